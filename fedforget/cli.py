@@ -1,0 +1,74 @@
+"""``fedforget run | report | validate``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from fedforget.errors import FedForgetError
+
+log = logging.getLogger("fedforget")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("flwr", "ray", "filelock", "matplotlib", "datasets", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fedforget", description="Federated machine unlearning on Flower.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run one experiment: train, delete, unlearn, retrain, evaluate, report")
+    r.add_argument("config", help="experiment YAML (see configs/)")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set unlearning.rounds=3 (repeatable)")
+    r.add_argument("--out", default=None, help="output folder (default: runs/<name>)")
+    r.add_argument("-v", "--verbose", action="store_true")
+    v = sub.add_parser("validate", help="check a config and print the resolved YAML")
+    v.add_argument("config")
+    v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    rep = sub.add_parser("report", help="(re)draw report.md and plots from an output folder")
+    rep.add_argument("out")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(getattr(args, "verbose", False))
+    try:
+        if args.cmd == "validate":
+            from fedforget.config import load_config
+
+            print(load_config(args.config, args.overrides).to_yaml(), end="")
+            return 0
+        if args.cmd == "report":
+            from fedforget.report import write_report
+
+            print(write_report(args.out))
+            return 0
+        from fedforget.config import load_config
+
+        cfg = load_config(args.config, args.overrides)  # fails before any work starts
+        out = Path(args.out) if args.out else Path("runs") / cfg.name
+        from fedforget.runtime import run_experiment
+
+        res = run_experiment(cfg, out)
+        from fedforget.report.markdown import model_table
+
+        print(model_table(res["models"]))
+        print(f"\nreport: {out / 'report.md'}")
+        return 0
+    except FedForgetError as e:
+        log.error("%s", e)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,393 @@
+"""Experiment configuration: frozen dataclasses, one per component, loaded from YAML.
+
+Every field is checked before any work starts. A bad value raises :class:`ConfigError`
+naming the field, the value and what is allowed, e.g.::
+
+    unlearning.lr must be a float > 0, got -1
+
+``load_config(path, overrides=["unlearning.rounds=3"])`` applies ``--set`` style
+overrides (values parsed as YAML scalars) before validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+
+import yaml
+
+from fedforget.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def _check(pred: Any, allowed: str) -> dict[str, Any]:
+    """Field metadata: a predicate on the parsed value and the human description."""
+    return {"check": pred, "allowed": allowed}
+
+
+def _pos(kind: str = "float") -> dict[str, Any]:
+    return _check(lambda v: v > 0, f"a {kind} > 0")
+
+
+def _nonneg(kind: str = "int") -> dict[str, Any]:
+    return _check(lambda v: v >= 0, f"an {kind} >= 0")
+
+
+def _unit_open() -> dict[str, Any]:
+    return _check(lambda v: 0 < v < 1, "a float in (0, 1)")
+
+
+def _unit_closed() -> dict[str, Any]:
+    return _check(lambda v: 0 <= v <= 1, "a float in [0, 1]")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the samples come from and how they are split into client/test/non-member data."""
+
+    name: Literal["digits", "synthetic", "huggingface"] = "digits"
+    # Hugging Face dataset id (name == "huggingface"), loaded through flwr-datasets.
+    hf_dataset: str = ""
+    hf_split: str = "train"
+    hf_max_samples: int = field(default=0, metadata=_nonneg())  # 0 = all
+    # Synthetic generator (tests): Gaussian class blobs.
+    synthetic_samples: int = field(default=1000, metadata=_pos("int"))
+    synthetic_features: int = field(default=20, metadata=_pos("int"))
+    synthetic_classes: int = field(default=4, metadata=_check(lambda v: v >= 2, "an int >= 2"))
+    test_fraction: float = field(default=0.2, metadata=_unit_open())
+    nonmember_fraction: float = field(default=0.1, metadata=_unit_open())
+
+
+@dataclass(frozen=True)
+class PartitionConfig:
+    """How client data is split (flwr-datasets partitioners)."""
+
+    num_clients: int = field(default=10, metadata=_check(lambda v: v >= 1, "an int >= 1"))
+    scheme: Literal["iid", "dirichlet", "pathological"] = "dirichlet"
+    alpha: float = field(default=0.5, metadata=_pos())
+    classes_per_client: int = field(default=2, metadata=_pos("int"))
+    min_partition_size: int = field(default=10, metadata=_nonneg())
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: Literal["mlp", "cnn"] = "mlp"
+    hidden: int = field(default=128, metadata=_pos("int"))
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Federated training (FedAvg) of the original model and of the retrain baseline."""
+
+    rounds: int = field(default=20, metadata=_pos("int"))
+    local_epochs: int = field(default=1, metadata=_pos("int"))
+    batch_size: int = field(default=32, metadata=_pos("int"))
+    lr: float = field(default=0.1, metadata=_pos())
+    momentum: float = field(default=0.9, metadata=_check(lambda v: 0 <= v < 1, "a float in [0, 1)"))
+    weight_decay: float = field(default=0.0, metadata=_nonneg("float"))
+    clients_per_round: float = field(default=1.0, metadata=_check(lambda v: 0 < v <= 1, "a float in (0, 1]"))
+
+
+@dataclass(frozen=True)
+class DeletionRequest:
+    """One deletion request. ``granularity``:
+
+    * ``samples``: ``fraction`` of client ``client``'s data, or the global ``ids`` listed;
+    * ``class``: every client's samples of ``label``;
+    * ``client``: everything client ``client`` contributed.
+    """
+
+    granularity: Literal["samples", "class", "client"] = "client"
+    client: int = field(default=-1, metadata=_check(lambda v: v >= -1, "a client index >= 0"))
+    fraction: float = field(default=0.0, metadata=_unit_closed())
+    ids: tuple[int, ...] = ()
+    label: int = field(default=-1, metadata=_check(lambda v: v >= -1, "a class label >= 0"))
+
+
+@dataclass(frozen=True)
+class BackdoorConfig:
+    """Backdoor probe: a trigger stamped on part of the forget set, relabelled to ``target``."""
+
+    enabled: bool = False
+    fraction: float = field(default=0.5, metadata=_check(lambda v: 0 < v <= 1, "a float in (0, 1]"))
+    target: int = field(default=0, metadata=_nonneg())
+    size: int = field(default=2, metadata=_pos("int"))  # trigger square side, in pixels
+    value: float = 1.0
+
+
+@dataclass(frozen=True)
+class DeletionConfig:
+    requests: tuple[DeletionRequest, ...] = (DeletionRequest(),)
+    backdoor: BackdoorConfig = BackdoorConfig()
+
+
+@dataclass(frozen=True)
+class UnlearningConfig:
+    """Unlearning rounds: a client-side objective and a server-side combination."""
+
+    method: str = "oeu"  # registered Unlearner (client objective)
+    combiner: str = "projected"  # registered Combiner (server)
+    rounds: int = field(default=5, metadata=_pos("int"))
+    local_steps: int = field(default=10, metadata=_pos("int"))
+    batch_size: int = field(default=32, metadata=_pos("int"))
+    lr: float = field(default=0.05, metadata=_pos())
+    server_lr: float = field(default=1.0, metadata=_pos())
+    retain_directions: int = field(default=4, metadata=_pos("int"))  # per retain client
+    recovery_rounds: int = field(default=2, metadata=_nonneg())
+    recovery_lr: float = field(default=0.05, metadata=_pos())
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    attacks: tuple[str, ...] = ("loss", "entropy")
+    every_round: bool = True
+    retrain: bool = True  # run the retrain-from-scratch gold standard
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    seed: int = 0
+    backend: Literal["ray", "inprocess"] = "ray"
+    cpus_per_client: float = field(default=1.0, metadata=_pos())
+    total_cpus: int = field(default=0, metadata=_nonneg())  # 0 = all cores
+    state_dir: str = ""  # client state root; "" = <out>/client-state
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    name: str = "experiment"
+    data: DataConfig = DataConfig()
+    partition: PartitionConfig = PartitionConfig()
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    deletion: DeletionConfig = DeletionConfig()
+    unlearning: UnlearningConfig = UnlearningConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def digest(self, *sections: str) -> str:
+        """Stable hash of the whole config, or of the named top-level sections only."""
+        d = self.to_dict()
+        if sections:
+            d = {k: d[k] for k in sections}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------- parsing
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple | list):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin is tuple:
+        return f"a list of {_type_name(get_args(tp)[0])}"
+    if dataclasses.is_dataclass(tp):
+        return f"a mapping ({tp.__name__})"
+    return {int: "an int", float: "a float", bool: "a bool", str: "a string"}.get(tp, str(tp))
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        errors = []
+        for arg in get_args(tp):
+            if arg is type(None) and value is None:
+                return None
+            try:
+                return _convert(arg, value, where)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(f"{where} must be one of several types, got {value!r}")
+    if origin is Literal:
+        if value not in get_args(tp):
+            raise ConfigError(f"{where} must be {_type_name(tp)}, got {value!r}")
+        return value
+    if origin is tuple:
+        (inner, _ellipsis) = get_args(tp)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where} must be {_type_name(tp)}, got {value!r}")
+        return tuple(_convert(inner, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)  # type: ignore[arg-type]
+    ok = False
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if ok:
+            value = float(value)
+    elif tp is str:
+        ok = isinstance(value, str)
+    if not ok:
+        raise ConfigError(f"{where} must be {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def from_dict(cls: type[T], data: Any, where: str = "") -> T:
+    """Build the dataclass ``cls`` from a plain mapping, validating every field."""
+    label = where or "config"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{label} must be {_type_name(cls)}, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(
+            f"unknown key {prefix}{unknown[0]!s}; allowed keys{' in ' + where if where else ''}: "
+            + ", ".join(sorted(fields))
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        if name not in data:
+            continue
+        path = f"{where}.{name}" if where else name
+        value = _convert(hints[name], data[name], path)
+        check = f.metadata.get("check")
+        if check is not None and not check(value):
+            raise ConfigError(f"{path} must be {f.metadata['allowed']}, got {data[name]!r}")
+        kwargs[name] = value
+    obj = cls(**kwargs)
+    validator = _VALIDATORS.get(cls)
+    if validator is not None:
+        validator(obj, label)
+    return obj
+
+
+def _validate_request(r: DeletionRequest, where: str) -> None:
+    if r.granularity == "class":
+        if r.label < 0:
+            raise ConfigError(f"{where}.label must be set (a class label >= 0) for granularity 'class'")
+    else:
+        if r.client < 0:
+            raise ConfigError(
+                f"{where}.client must be set (a client index >= 0) for granularity {r.granularity!r}"
+            )
+    if r.granularity == "samples" and not r.ids and r.fraction <= 0:
+        raise ConfigError(
+            f"{where}: granularity 'samples' needs fraction in (0, 1] or a list of ids, got neither"
+        )
+
+
+def _validate_experiment(cfg: ExperimentConfig, where: str) -> None:
+    n = cfg.partition.num_clients
+    if not cfg.deletion.requests:
+        raise ConfigError("deletion.requests must hold at least one request, got []")
+    for i, r in enumerate(cfg.deletion.requests):
+        if r.client >= n:
+            raise ConfigError(
+                f"deletion.requests[{i}].client must be a client index in [0, {n - 1}] "
+                f"(partition.num_clients={n}), got {r.client}"
+            )
+    whole = {r.client for r in cfg.deletion.requests if r.granularity == "client"}
+    if len(whole) >= n:
+        raise ConfigError(
+            "deletion.requests delete every client; keep at least one client's data to retain"
+        )
+    if cfg.data.name == "huggingface" and not cfg.data.hf_dataset:
+        raise ConfigError("data.hf_dataset must name a Hugging Face dataset (e.g. 'mnist') when data.name is 'huggingface'")
+    if cfg.data.test_fraction + cfg.data.nonmember_fraction >= 0.9:
+        raise ConfigError(
+            "data.test_fraction + data.nonmember_fraction must be < 0.9 to leave training data, "
+            f"got {cfg.data.test_fraction + cfg.data.nonmember_fraction:g}"
+        )
+    # Registered names are checked here too, so a typo fails before any work starts.
+    from fedforget.combiners import COMBINERS
+    from fedforget.evaluation.attacks import ATTACKS
+    from fedforget.unlearning import UNLEARNERS
+
+    def _known(reg: Any, name: str, path: str) -> None:
+        if name not in reg:
+            raise ConfigError(f"{path} must be one of {', '.join(reg.names())}, got {name!r}")
+
+    _known(UNLEARNERS, cfg.unlearning.method, "unlearning.method")
+    _known(COMBINERS, cfg.unlearning.combiner, "unlearning.combiner")
+    for i, a in enumerate(cfg.evaluation.attacks):
+        _known(ATTACKS, a, f"evaluation.attacks[{i}]")
+    unl = UNLEARNERS.get(cfg.unlearning.method)
+    for i, r in enumerate(cfg.deletion.requests):
+        if r.granularity not in unl.granularities:
+            raise ConfigError(
+                f"deletion.requests[{i}].granularity {r.granularity!r} is not supported by "
+                f"unlearning.method {cfg.unlearning.method!r} (supports: {', '.join(sorted(unl.granularities))})"
+            )
+
+
+_VALIDATORS: dict[type, Any] = {
+    DeletionRequest: _validate_request,
+    ExperimentConfig: _validate_experiment,
+}
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Apply ``a.b=c`` overrides (values parsed as YAML) to a plain config mapping."""
+    data = json.loads(json.dumps(data))  # deep copy of plain data
+    for ov in overrides:
+        if "=" not in ov:
+            raise ConfigError(f"override {ov!r} must look like section.field=value")
+        key, raw = ov.split("=", 1)
+        parts = key.strip().split(".")
+        node = data
+        for p in parts[:-1]:
+            nxt = node.setdefault(p, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"override {key!r}: {p!r} is not a section")
+            node = nxt
+        node[parts[-1]] = _parse_scalar(raw)
+    return data
+
+
+def config_from_dict(data: Any, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"an experiment config must be a mapping at the top level, got {type(data).__name__}")
+    return from_dict(ExperimentConfig, apply_overrides(data, overrides))
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {str(p)!r} does not exist; pass the path of a YAML file (see configs/)")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {str(p)!r} is not valid YAML: {e}") from None
+    return config_from_dict(data, overrides)
+
+
+def load_config_text(text: str) -> ExperimentConfig:
+    return config_from_dict(yaml.safe_load(text))

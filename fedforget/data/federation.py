@@ -1,0 +1,106 @@
+"""The simulated federation's data: client partitions, held-out test set, non-member pool
+for attacks, forget sets and the optional backdoor probe, all derived from the config."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from fedforget.config import ExperimentConfig
+from fedforget.data.datasets import ArrayData, load_dataset, stamp_trigger
+from fedforget.data.forget import build_forget_sets
+from fedforget.data.partition import partition_ids
+from fedforget.errors import DataError
+from fedforget.seeding import derive_seed, np_rng
+
+
+@dataclass(frozen=True)
+class FederatedData:
+    train: ArrayData  # the pool the clients hold (backdoor already stamped on poisoned ids)
+    test: ArrayData  # held-out, never trained on
+    nonmember: ArrayData  # held-out reference pool for membership inference
+    partitions: tuple[np.ndarray, ...]  # global ids per client
+    forget: tuple[np.ndarray, ...]  # forget ids per client
+    poisoned: np.ndarray  # ids carrying the backdoor trigger (subset of the forget ids)
+    backdoor_target: int  # -1 when the probe is off
+    trigger_size: int
+    trigger_value: float
+
+    @property
+    def num_clients(self) -> int:
+        return len(self.partitions)
+
+    def client(self, c: int) -> ArrayData:
+        return self.train.select_ids(self.partitions[c])
+
+    def client_forget(self, c: int) -> ArrayData:
+        return self.train.select_ids(self.forget[c])
+
+    def client_retain(self, c: int) -> ArrayData:
+        return self.train.select_ids(np.setdiff1d(self.partitions[c], self.forget[c]))
+
+    def backdoor_test(self) -> ArrayData | None:
+        """Test samples not of the target class, with the trigger stamped (for ASR)."""
+        if self.backdoor_target < 0:
+            return None
+        keep = self.test.y != self.backdoor_target
+        t = self.test.take(keep)
+        return ArrayData(stamp_trigger(t.x, self.trigger_size, self.trigger_value), t.y, t.ids, t.num_classes)
+
+
+def _split(data: ArrayData, frac: float, seed: int) -> tuple[ArrayData, ArrayData]:
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(data))
+    counts = np.bincount(data.y)
+    strat = data.y if counts[counts > 0].min() >= 2 else None
+    a, b = train_test_split(idx, test_size=frac, random_state=seed % (2**32), stratify=strat)
+    return data.take(np.sort(a)), data.take(np.sort(b))
+
+
+def build_federated_data(cfg: ExperimentConfig) -> FederatedData:
+    return _build_cached(cfg.to_yaml())
+
+
+@functools.lru_cache(maxsize=4)
+def _build_cached(cfg_yaml: str) -> FederatedData:
+    from fedforget.config import load_config_text
+
+    cfg = load_config_text(cfg_yaml)
+    seed = cfg.runtime.seed
+    full = load_dataset(cfg.data, derive_seed(seed, "data"))
+    rest, test = _split(full, cfg.data.test_fraction, derive_seed(seed, "split-test"))
+    nm_frac = cfg.data.nonmember_fraction / (1.0 - cfg.data.test_fraction)
+    train, nonmember = _split(rest, nm_frac, derive_seed(seed, "split-nonmember"))
+    parts = partition_ids(train.ids, train.y, cfg.partition, derive_seed(seed, "partition"))
+    labels_by_id = dict(zip(train.ids.tolist(), train.y.tolist(), strict=True))
+    forget = build_forget_sets(cfg.deletion.requests, parts, labels_by_id, derive_seed(seed, "forget"))
+    bd = cfg.deletion.backdoor
+    poisoned = np.zeros(0, dtype=np.int64)
+    if bd.enabled:
+        if bd.target >= train.num_classes:
+            raise DataError(f"deletion.backdoor.target={bd.target} is not a class of a {train.num_classes}-class dataset")
+        all_forget = np.concatenate(forget)
+        k = max(1, int(round(bd.fraction * len(all_forget))))
+        poisoned = np.sort(np_rng(seed, "backdoor").choice(all_forget, size=k, replace=False))
+        mask = np.isin(train.ids, poisoned)
+        x = train.x.copy()
+        x[mask] = stamp_trigger(train.x[mask], bd.size, bd.value)
+        y = train.y.copy()
+        y[mask] = bd.target
+        train = ArrayData(x, y, train.ids, train.num_classes)
+    for arr in (train.x, train.y, test.x, nonmember.x):
+        arr.setflags(write=False)
+    return FederatedData(
+        train=train,
+        test=test,
+        nonmember=nonmember,
+        partitions=tuple(parts),
+        forget=tuple(forget),
+        poisoned=poisoned,
+        backdoor_target=bd.target if bd.enabled else -1,
+        trigger_size=bd.size,
+        trigger_value=bd.value,
+    )

@@ -1,0 +1,6 @@
+"""Membership-inference attacks, one file each, registered by name."""
+
+from fedforget.evaluation.attacks.base import ATTACKS, Attack, register_attack
+
+__all_modules__ = ("threshold",)
+__all__ = ["ATTACKS", "Attack", "register_attack"]

@@ -1,0 +1,99 @@
+"""``report.md``: the comparison table (original / unlearned / retrained), phase times,
+bytes and the figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fedforget.io import atomic_write_text, read_jsonl
+from fedforget.report.plots import plot_roc, plot_rounds
+
+
+def _fmt(v: Any, pct: bool = False) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{100 * v:.1f}" if pct else f"{v:.3f}"
+    return str(v)
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:.2f} MB"
+
+
+def model_table(models: dict[str, Any]) -> str:
+    attacks = sorted({a for m in models.values() for a in m.get("mia", {})})
+    head = ["model", "test acc %", "retain acc %", "forget acc %", "backdoor ASR %"]
+    head += [f"MIA AUC ({a})" for a in attacks] + ["L2 to retrained", "time s", "bytes"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, m in models.items():
+        row = [f"**{name}**", _fmt(m.get("test_acc"), True), _fmt(m.get("retain_acc"), True),
+               _fmt(m.get("forget_acc"), True), _fmt(m.get("asr"), True)]
+        row += [_fmt(m.get("mia", {}).get(a, {}).get("auc")) for a in attacks]
+        row += [_fmt(m.get("distance_to_retrained")), f"{m.get('time_s', 0):.2f}", _mb(m.get("bytes_sent", 0))]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def write_report(out_dir: str | Path) -> Path:
+    out = Path(out_dir)
+    res = json.loads((out / "results.json").read_text())
+    rows = read_jsonl(out / "metrics.jsonl")
+    roc = json.loads((out / "roc.json").read_text()) if (out / "roc.json").exists() else {}
+    plot_rounds(rows, out / "accuracy.png")
+    plot_roc(roc, out / "roc.png")
+    models = res["models"]
+    f = res["forget"]
+    lines = [
+        f"# fedforget report: {res['name']}",
+        "",
+        f"{res['num_clients']} clients; deletion request: {f['n_forget']} samples on clients {f['clients']} "
+        f"(granularity: {', '.join(f['granularities'])}); backdoor probe: {'on' if f['backdoor'] else 'off'}.",
+        "",
+        "## Original vs unlearned vs retrained from scratch",
+        "",
+        model_table(models),
+        "",
+        "Read the unlearned row against the retrained row (the gold standard): a good unlearned "
+        "model is indistinguishable from it, it does not need an attack AUC of 0.5. Accuracies on "
+        "the forget/retain sets come from federated evaluation (each client counts on its own data); "
+        "test accuracy and ASR from the server's held-out set. Time is the wall time of the phase "
+        "that produced the model (unlearned = unlearning + recovery rounds), without evaluation.",
+    ]
+    if "retrained" in models and "unlearned" in models:
+        u, r = models["unlearned"], models["retrained"]
+        lines += ["", "## Unlearned minus retrained", ""]
+        for k in ("test_acc", "retain_acc", "forget_acc", "asr"):
+            if u.get(k) is not None and r.get(k) is not None:
+                lines.append(f"- {k.replace('_', ' ')}: {100 * (u[k] - r[k]):+.1f} points")
+        if r.get("time_s"):
+            lines.append(f"- time: {u['time_s']:.2f} s vs {r['time_s']:.2f} s ({u['time_s'] / r['time_s']:.0%} of retraining)")
+    lines += ["", "## Membership inference (forget set vs non-member pool)", ""]
+    lines.append("| model | attack | AUC | balanced acc | TPR@1%FPR | TPR@0.1%FPR | members | non-members |")
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for name, m in models.items():
+        for a, v in m.get("mia", {}).items():
+            lines.append(
+                f"| {name} | {a} | {_fmt(v.get('auc'))} | {_fmt(v.get('balanced_acc'))} | "
+                f"{_fmt(v.get('tpr_at_1pct_fpr'))} | {_fmt(v.get('tpr_at_0.1pct_fpr'))} | "
+                f"{v.get('n_members')} | {v.get('n_nonmembers')} |"
+            )
+    lines.append("")
+    lines.append("TPR at 0.1% FPR needs at least 1000 non-members to mean anything; with fewer it is "
+                 "the TPR at the lowest FPR the sample can resolve (0 false positives).")
+    lines += ["", "## Phases", "", "| phase | rounds | wall time s | bytes down | bytes up |", "|---|---|---|---|---|"]
+    for ph, v in res["phases"].items():
+        lines.append(f"| {ph} | {v.get('rounds', '')} | {v['time_s']:.2f} | "
+                     f"{_mb(v['bytes_down']) if 'bytes_down' in v else ''} | {_mb(v['bytes_up']) if 'bytes_up' in v else ''} |")
+    lines += ["", f"Total wall time: {res['total_time_s']:.1f} s.", ""]
+    if (out / "accuracy.png").exists():
+        lines += ["## Per-round metrics", "", "![per-round metrics](accuracy.png)", ""]
+    if (out / "roc.png").exists():
+        lines += ["## MIA ROC curves (log-log)", "", "![ROC](roc.png)", ""]
+    lines += ["Files: `config.yaml` (resolved config), `metrics.jsonl` (per round), `results.json`, `roc.json`, "
+              "`checkpoints/<phase>.npz`.", ""]
+    path = out / "report.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path

@@ -1,0 +1,74 @@
+"""The ``Unlearner`` role: what a client holding a forget set computes in an unlearning round.
+
+A method overrides :meth:`Unlearner.forget_loss` (the objective minimised on the forget
+set) and, rarely, :meth:`Unlearner.forget_update`. Register it in its own file::
+
+    @register_unlearner("my_method")
+    class MyMethod(Unlearner):
+        granularities = frozenset({"samples", "client"})
+        def forget_loss(self, model, x, y): ...
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from fedforget.config import UnlearningConfig
+from fedforget.data.datasets import ArrayData
+from fedforget.params import flat_grad, flat_params
+from fedforget.registry import Registry
+from fedforget.training import batches, cross_entropy_loss, local_sgd
+
+
+class Unlearner:
+    """Base class: the forgetting update is ``local_steps`` of SGD on :meth:`forget_loss`."""
+
+    granularities: ClassVar[frozenset[str]] = frozenset({"samples", "class", "client"})
+
+    def __init__(self, cfg: UnlearningConfig) -> None:
+        self.cfg = cfg
+
+    def forget_loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forget_update(
+        self, model: nn.Module, forget: ArrayData, retain: ArrayData | None, gen: torch.Generator
+    ) -> torch.Tensor:
+        """Return the flat forgetting update (new weights minus old); ``model`` is consumed."""
+        before = flat_params(model).clone()
+        local_sgd(
+            model, forget, loss_fn=self.forget_loss, lr=self.cfg.lr,
+            batch_size=self.cfg.batch_size, gen=gen, max_steps=self.cfg.local_steps,
+        )
+        return flat_params(model) - before
+
+
+UNLEARNERS: Registry[type[Unlearner]] = Registry("unlearning method", "fedforget.unlearning")
+register_unlearner = UNLEARNERS.register
+
+
+def retain_directions(
+    model: nn.Module, retain: ArrayData, k: int, batch_size: int, gen: torch.Generator
+) -> torch.Tensor:
+    """Up to ``k`` retain-loss gradients (rows), one per random disjoint mini-batch, plus the
+    full-data gradient as the first row. Shape ``(<=k, p)``; empty when ``retain`` is empty."""
+    if len(retain) == 0:
+        return torch.zeros(0, flat_params(model).numel())
+    model.eval()  # deterministic gradients (no dropout); these are directions, not steps
+    rows = []
+    model.zero_grad(set_to_none=True)
+    x = torch.from_numpy(retain.x)
+    y = torch.from_numpy(retain.y)
+    cross_entropy_loss(model, x, y).backward()
+    rows.append(flat_grad(model).clone())
+    for xb, yb in batches(retain, batch_size, gen):
+        if len(rows) >= k:
+            break
+        model.zero_grad(set_to_none=True)
+        cross_entropy_loss(model, xb, yb).backward()
+        rows.append(flat_grad(model).clone())
+    model.zero_grad(set_to_none=True)
+    return torch.stack(rows)

@@ -1,0 +1,104 @@
+"""A :class:`fedforget.federation.Federation` over Flower's Message API (``Grid``).
+
+Actions map to Flower message types: ``fit``/``unlearn`` -> ``train.<action>``,
+``evaluate`` -> ``evaluate.evaluate``, ``setup``/``delete``/``partition`` ->
+``query.<action>``. Node ids are mapped to partition ids with a ``query.partition``
+message. Bytes are counted from the serialized array payloads that actually travel.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
+from flwr.serverapp import Grid
+
+from fedforget.errors import FedForgetError
+from fedforget.federation import Arrays, Scalars, Traffic
+
+log = logging.getLogger(__name__)
+
+CATEGORY = {"fit": "train", "unlearn": "train", "evaluate": "evaluate", "setup": "query",
+            "delete": "query", "partition": "query"}
+
+
+def to_record(arrays: Arrays, config: Scalars) -> RecordDict:
+    rd = RecordDict()
+    rd["arrays"] = ArrayRecord(array_dict={k: Array(np.ascontiguousarray(v)) for k, v in arrays.items()})
+    rd["config"] = ConfigRecord({k: v for k, v in config.items()})
+    return rd
+
+
+def from_record(rd: RecordDict) -> tuple[Arrays, Scalars]:
+    arrays = {k: a.numpy() for k, a in rd.array_records["arrays"].items()} if "arrays" in rd.array_records else {}
+    cfg = dict(rd.config_records["config"]) if "config" in rd.config_records else {}
+    return arrays, cfg
+
+
+def payload_bytes(rd: RecordDict) -> int:
+    return int(sum(len(a.data) for rec in rd.array_records.values() for a in rec.values()))
+
+
+class FlowerFederation:
+    def __init__(self, grid: Grid, expected_nodes: int, timeout_s: float = 600.0) -> None:
+        self.grid = grid
+        self.traffic = Traffic()
+        self.timeout_s = timeout_s
+        t0 = time.monotonic()
+        nodes: list[int] = []
+        while len(nodes) < expected_nodes:
+            nodes = list(grid.get_node_ids())
+            if len(nodes) >= expected_nodes:
+                break
+            if time.monotonic() - t0 > timeout_s:
+                raise FedForgetError(
+                    f"only {len(nodes)} of {expected_nodes} SuperNodes connected after {timeout_s:.0f}s; "
+                    "start more SuperNodes or lower partition.num_clients"
+                )
+            time.sleep(0.5)
+        replies = self._exchange("partition", {n: ({}, {}) for n in nodes})
+        self.node_of: dict[int, int] = {}
+        for node, (_, m) in replies.items():
+            p = int(m["partition_id"])
+            if p in self.node_of:
+                raise FedForgetError(f"two SuperNodes claim partition-id {p}; give each a unique --node-config partition-id")
+            self.node_of[p] = node
+        missing = sorted(set(range(expected_nodes)) - set(self.node_of))
+        if missing:
+            raise FedForgetError(f"no SuperNode holds partitions {missing}; partition-ids must be 0..{expected_nodes - 1}")
+
+    def partitions(self) -> list[int]:
+        return sorted(self.node_of)
+
+    def _exchange(self, action: str, by_node: dict[int, tuple[Arrays, Scalars]]) -> dict[int, tuple[Arrays, Scalars]]:
+        mtype = f"{CATEGORY[action]}.{action}"
+        msgs = []
+        for node, (arrays, cfg) in by_node.items():
+            content = to_record(arrays, cfg)
+            self.traffic.sent += payload_bytes(content)
+            msgs.append(Message(content=content, dst_node_id=node, message_type=mtype))
+        replies = list(self.grid.send_and_receive(msgs, timeout=self.timeout_s))
+        out: dict[int, tuple[Arrays, Scalars]] = {}
+        for rep in replies:
+            node = rep.metadata.src_node_id
+            if rep.has_error():
+                raise FedForgetError(f"client on node {node} failed on {mtype!r}: {rep.error.reason}")
+            self.traffic.received += payload_bytes(rep.content)
+            out[node] = from_record(rep.content)
+        self.traffic.messages += len(msgs) + len(replies)
+        if len(out) != len(by_node):
+            lost = sorted(set(by_node) - set(out))
+            raise FedForgetError(f"no reply to {mtype!r} from nodes {lost} within {self.timeout_s:.0f}s")
+        return out
+
+    def send(self, action: str, requests: dict[int, tuple[Arrays, Scalars]]) -> dict[int, tuple[Arrays, Scalars]]:
+        by_node = {self.node_of[p]: req for p, req in requests.items()}
+        part_of = {n: p for p, n in self.node_of.items()}
+        return {part_of[n]: rep for n, rep in self._exchange(action, by_node).items()}
+
+
+def describe(obj: Any) -> str:  # small helper for error messages
+    return type(obj).__name__

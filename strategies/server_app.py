@@ -1,0 +1,59 @@
+"""The ServerApp: runs one fedforget experiment over the connected SuperNodes.
+
+``fedforget run`` builds it with :func:`make_server_app` (config in hand); ``flwr run .``
+uses the module-level ``app``, which reads ``config-file``, ``overrides`` and ``out-dir``
+from the run config (``[tool.flwr.app.config]`` in pyproject.toml or ``--run-config``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flwr.app import Context
+from flwr.serverapp import Grid, ServerApp
+
+from fedforget.config import ExperimentConfig, load_config
+from fedforget.experiment import Experiment
+from strategies.flower_federation import FlowerFederation
+
+log = logging.getLogger(__name__)
+
+
+def run_experiment_on_grid(grid: Grid, cfg: ExperimentConfig, out_dir: str | Path) -> dict:
+    fed = FlowerFederation(grid, expected_nodes=cfg.partition.num_clients)
+    return Experiment(cfg, fed, out_dir).run()
+
+
+def make_server_app(cfg: ExperimentConfig, out_dir: str | Path) -> ServerApp:
+    server = ServerApp()
+
+    @server.main()
+    def main(grid: Grid, context: Context) -> None:
+        run_experiment_on_grid(grid, cfg, out_dir)
+
+    return server
+
+
+def _resolve(path: str) -> Path:
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    return Path(__file__).resolve().parent.parent / p  # relative to the app directory
+
+
+app = ServerApp()
+
+
+@app.main()
+def main(grid: Grid, context: Context) -> None:
+    rc = context.run_config
+    overrides = [s for s in str(rc.get("overrides", "")).split(";") if s.strip()]
+    cfg = load_config(_resolve(str(rc.get("config-file", "configs/quickstart.yaml"))), overrides)
+    out = Path(str(rc.get("out-dir", "runs/flwr-run")))
+    out = out if out.is_absolute() else Path.cwd() / out
+    log.info("fedforget: running %s, results in %s", cfg.name, out)
+    run_experiment_on_grid(grid, cfg, out)
+    from fedforget.report import write_report
+
+    write_report(out)
