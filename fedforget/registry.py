@@ -39,10 +39,10 @@ class Registry(Generic[T]):
 
     def _load(self) -> None:
         if not self._loaded:
-            self._loaded = True
             pkg = importlib.import_module(self._package)  # type: ignore[arg-type]
             for mod in getattr(pkg, "__all_modules__", ()):
                 importlib.import_module(f"{self._package}.{mod}")
+            self._loaded = True
 
     def get(self, name: str) -> T:
         self._load()

@@ -24,8 +24,8 @@ def batches(data: ArrayData, batch_size: int, gen: torch.Generator | None) -> It
     """Shuffled mini-batches (a plain index permutation: no DataLoader worker overhead)."""
     n = len(data)
     order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
-    x = torch.from_numpy(np.ascontiguousarray(data.x))
-    y = torch.from_numpy(np.ascontiguousarray(data.y))
+    x = torch.tensor(data.x)
+    y = torch.tensor(data.y)
     for s in range(0, n, batch_size):
         idx = order[s : s + batch_size]
         yield x[idx], y[idx]
@@ -85,7 +85,7 @@ def accuracy_counts(model: nn.Module, data: ArrayData) -> tuple[int, int, float]
     if len(data) == 0:
         return 0, 0, 0.0
     logits = predict_logits(model, data)
-    y = torch.from_numpy(np.ascontiguousarray(data.y))
+    y = torch.tensor(data.y)
     correct = int((logits.argmax(1) == y).sum())
     loss = float(F.cross_entropy(logits, y, reduction="sum"))
     return correct, len(data), loss
