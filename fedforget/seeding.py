@@ -7,8 +7,8 @@ Library code never reseeds global generators; it builds local ``torch.Generator`
 from __future__ import annotations
 
 import hashlib
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch

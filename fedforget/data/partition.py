@@ -12,7 +12,11 @@ from fedforget.errors import DataError
 def partition_ids(ids: np.ndarray, labels: np.ndarray, cfg: PartitionConfig, seed: int) -> list[np.ndarray]:
     """Split global ``ids`` into ``cfg.num_clients`` disjoint, sorted id arrays."""
     import datasets
-    from flwr_datasets.partitioner import DirichletPartitioner, IidPartitioner, PathologicalPartitioner
+    from flwr_datasets.partitioner import (
+        DirichletPartitioner,
+        IidPartitioner,
+        PathologicalPartitioner,
+    )
 
     n = cfg.num_clients
     if len(ids) < n:
