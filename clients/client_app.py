@@ -4,7 +4,10 @@
 ``Context.state`` (Flower copies it on every message) or in module globals.
 
 ``node_config`` keys: ``partition-id`` (required), ``state-dir`` (optional; defaults to
-``$FEDFORGET_STATE_DIR`` or the system temp dir).
+``$FEDFORGET_STATE_DIR`` or the system temp dir), ``data-path`` (optional; a folder with
+the device's ``data.npz`` and its deletion request ``forget.json``, see
+:mod:`fedforget.data.local`; without it the client derives its partition from the
+experiment config, as in simulation).
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ def _worker(context: Context, state_root: str | None) -> ClientWorker:
         or str(Path(tempfile.gettempdir()) / "fedforget-state")
     )
     pid = int(nc["partition-id"])
-    return ClientWorker(pid, Path(root) / f"run-{context.run_id}" / f"partition-{pid}")
+    data_path = str(nc.get("data-path", "")) or None  # deployment: the device's own data folder
+    return ClientWorker(pid, Path(root) / f"run-{context.run_id}" / f"partition-{pid}", data_path)
 
 
 def make_client_app(state_root: str | None = None) -> ClientApp:

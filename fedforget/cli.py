@@ -36,6 +36,21 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     rep = sub.add_parser("report", help="(re)draw report.md and plots from an output folder")
     rep.add_argument("out")
+    c = sub.add_parser("compare", help="train once, run every method in compare.methods plus retrain; one table")
+    c.add_argument("config", help="experiment YAML with a compare section (see configs/compare.yaml)")
+    c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field (repeatable)")
+    c.add_argument("--out", default=None, help="output folder (default: runs/<name>)")
+    c.add_argument("-v", "--verbose", action="store_true")
+    sw = sub.add_parser("sweep", help="bits x sparsity x method sweep; one table and a trade-off figure")
+    sw.add_argument("config", help="sweep YAML (see configs/sweep_compression.yaml)")
+    sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a field of every cell's experiment config (repeatable)")
+    sw.add_argument("--out", default=None, help="output folder (default: runs/<sweep file stem>)")
+    sw.add_argument("-v", "--verbose", action="store_true")
+    from fedforget.runtime.deploy import add_deploy_parser
+
+    add_deploy_parser(sub)
     return p
 
 
@@ -43,6 +58,30 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(getattr(args, "verbose", False))
     try:
+        if args.cmd == "deploy":
+            from fedforget.runtime.deploy import deploy_main
+
+            return deploy_main(args)
+        if args.cmd == "sweep":
+            from fedforget.sweep import load_sweep, run_sweep
+
+            load_sweep(args.config, args.overrides)  # fails before any work starts
+            sout = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+            table = run_sweep(args.config, sout, args.overrides)
+            print(f"{len(table)} rows: {sout / 'sweep.csv'}; figure: {sout / 'sweep_tradeoff.png'}")
+            return 0
+        if args.cmd == "compare":
+            from fedforget.config import load_config
+
+            ccfg = load_config(args.config, args.overrides)  # fails before any work starts
+            cout = Path(args.out) if args.out else Path("runs") / ccfg.name
+            from fedforget.compare import markdown_table
+            from fedforget.runtime.compare import run_compare
+
+            summary = run_compare(ccfg, cout)
+            print(markdown_table(summary["rows"]))
+            print(f"\ncomparison: {cout / 'comparison.md'} (CSV: comparison.csv)")
+            return 0
         if args.cmd == "validate":
             from fedforget.config import load_config
 

@@ -11,6 +11,7 @@ signals.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from fedforget.compression import Compressor, compressor_for
 from fedforget.config import ExperimentConfig, load_config_text
 from fedforget.data.datasets import ArrayData
 from fedforget.data.federation import FederatedData, build_federated_data
 from fedforget.errors import FedForgetError
+from fedforget.evaluation import federated as mia_fed
 from fedforget.evaluation.attacks.base import signals
 from fedforget.io import atomic_save_npz, atomic_write_text, load_npz
 from fedforget.models import build_model
@@ -39,9 +42,14 @@ ACTIONS = ("setup", "fit", "delete", "unlearn", "evaluate")
 
 
 class ClientWorker:
-    def __init__(self, partition_id: int, state_dir: str | Path) -> None:
+    """``data_dir`` (deployment): read this client's samples and its deletion request
+    from a device folder (:mod:`fedforget.data.local`) instead of deriving them from the
+    experiment config (simulation, the default)."""
+
+    def __init__(self, partition_id: int, state_dir: str | Path, data_dir: str | Path | None = None) -> None:
         self.partition_id = int(partition_id)
         self.state_dir = Path(state_dir)
+        self.data_dir = Path(data_dir) if data_dir else None
 
     # ------------------------------------------------------------------ state
     @property
@@ -63,6 +71,14 @@ class ClientWorker:
     def _data(self, cfg: ExperimentConfig) -> FederatedData:
         return build_federated_data(cfg)
 
+    def _local(self, cfg: ExperimentConfig) -> ArrayData:
+        """All of this client's samples: the device folder, or the simulated partition."""
+        if self.data_dir is not None:
+            from fedforget.data.local import load_local_data
+
+            return load_local_data(self.data_dir, lambda: self._data(cfg).train.num_classes)
+        return self._data(cfg).client(self.partition_id)
+
     def _forget_ids(self) -> np.ndarray | None:
         if not self._forget_path.exists():
             return None
@@ -70,8 +86,7 @@ class ClientWorker:
 
     def _splits(self, cfg: ExperimentConfig) -> tuple[ArrayData, ArrayData, ArrayData]:
         """(all local data, forget set, retain set) of this client."""
-        fd = self._data(cfg)
-        local = fd.client(self.partition_id)
+        local = self._local(cfg)
         fids = self._forget_ids()
         if fids is None:
             fids = np.zeros(0, dtype=np.int64)
@@ -80,10 +95,24 @@ class ClientWorker:
         return local, forget, retain
 
     def _model(self, cfg: ExperimentConfig, arrays: Arrays) -> torch.nn.Module:
-        fd = self._data(cfg)
-        model = build_model(cfg.model, fd.train.input_shape, fd.train.num_classes, seed=0)
+        ref = self._local(cfg) if self.data_dir is not None else self._data(cfg).train
+        model = build_model(cfg.model, ref.input_shape, ref.num_classes, seed=0)
+        comp = self._compressor(cfg, ref)
+        if comp.enabled:  # compressed client: decode the wire format, mask + fake-quantize
+            return comp.load_(model, comp.decode(arrays))
         set_arrays(model, arrays)
         return model
+
+    def _compressor(self, cfg: ExperimentConfig, ref: ArrayData | None = None) -> Compressor:
+        """This experiment's :class:`~fedforget.compression.Compressor` (identity when
+        ``compression`` is off); it remembers the masks of the last model received."""
+        key = cfg.digest()
+        if getattr(self, "_comp_key", None) != key:
+            if ref is None:
+                ref = self._local(cfg) if self.data_dir is not None else self._data(cfg).train
+            self._comp = compressor_for(cfg, ref.input_shape, ref.num_classes)
+            self._comp_key = key
+        return self._comp
 
     # ------------------------------------------------------------------ actions
     def handle(self, action: str, arrays: Arrays, config: Scalars) -> tuple[Arrays, Scalars]:
@@ -97,33 +126,52 @@ class ClientWorker:
         cfg = load_config_text(text)  # validate before persisting
         atomic_write_text(self._config_path, text)
         self._forget_path.unlink(missing_ok=True)  # a new experiment starts with no deletion
-        n = len(self._data(cfg).client(self.partition_id))
+        n = len(self._local(cfg))
         return {}, {"partition_id": self.partition_id, "num_examples": n}
 
     def on_delete(self, arrays: Arrays, config: Scalars) -> tuple[Arrays, Scalars]:
         """The deletion request is known only here; the server learns its size alone."""
         cfg = self.config()
-        fd = self._data(cfg)
-        fids = fd.forget[self.partition_id]
+        if self.data_dir is not None:  # the request was made on the device (forget.json)
+            from fedforget.data.local import resolve_forget_request
+
+            local = self._local(cfg)
+            fids = resolve_forget_request(self.data_dir, local)
+            n_local = len(local)
+        else:
+            fd = self._data(cfg)
+            fids = fd.forget[self.partition_id]
+            n_local = len(fd.partitions[self.partition_id])
         atomic_save_npz(self._forget_path, {"ids": fids})
-        n_local = len(fd.partitions[self.partition_id])
         return {}, {"n_forget": len(fids), "n_retain": n_local - len(fids)}
 
     def on_fit(self, arrays: Arrays, config: Scalars) -> tuple[Arrays, Scalars]:
         """Local FedAvg training. ``phase``: ``train`` uses all local data; ``retrain`` and
-        ``recover`` use the retain data only (after the deletion request)."""
+        ``recover`` use the retain data only (after the deletion request). ``shadows=K``:
+        one round of K stacked LiRA shadow federations (``shadow=k``: this client's half of
+        its shadow pool; see fedforget.evaluation.federated)."""
+        if int(config.get("shadows", 0)) > 0:
+            return mia_fed.fit_shadows(self.on_fit, arrays, config)
         cfg = self.config()
         phase = str(config.get("phase", "train"))
         local, _forget, retain = self._splits(cfg)
         data = local if phase == "train" else retain
+        if "shadow" in config:
+            data = mia_fed.shadow_half(cfg, self.partition_id, int(config["shadow"]), int(config["shadow_total"]))
         model = self._model(cfg, arrays)
+        frac = float(config.get("select_fraction", 1.0))
+        if frac < 1.0 and len(data) > 0:  # important-data selection (ConMU)
+            data = data.take(np.sort(select_important(model, data, frac)))
         tc = cfg.training
         stats = local_sgd(
             model, data, lr=float(config.get("lr", tc.lr)), batch_size=tc.batch_size,
             gen=torch_gen(int(config["seed"]), self.partition_id),
             epochs=int(config.get("epochs", tc.local_epochs)), momentum=tc.momentum,
-            weight_decay=tc.weight_decay,
+            weight_decay=tc.weight_decay, post_step=self._compressor(cfg).post_step(),
         )
+        comp = self._compressor(cfg)
+        if comp.enabled:  # the deployed (integer / sparse) model travels back
+            return comp.encode(comp.deployed(model)), {"num_examples": len(data), "loss": stats["loss"]}
         return get_arrays(model), {"num_examples": len(data), "loss": stats["loss"]}
 
     def on_unlearn(self, arrays: Arrays, config: Scalars) -> tuple[Arrays, Scalars]:
@@ -136,21 +184,43 @@ class ClientWorker:
         uc = cfg.unlearning
         if bool(config.get("want_forget", True)) and len(forget) > 0:
             model = self._model(cfg, arrays)
-            unl = UNLEARNERS.get(uc.method)(uc)
+            # A server procedure may name another objective, override local_steps/lr for
+            # this round, and send reference weights as ``ref.<name>`` arrays.
+            ucf = dataclasses.replace(uc, **{k: type(getattr(uc, k))(config[k]) for k in ("local_steps", "lr") if k in config})
+            unl = UNLEARNERS.get(str(config.get("objective", uc.method)))(ucf)
+            ref = {k[4:]: v for k, v in arrays.items() if k.startswith("ref.")}
+            if ref:
+                unl.reference = self._model(cfg, ref)
+            unl.options = {k[4:]: v for k, v in config.items() if k.startswith("opt.")}
+            comp = self._compressor(cfg)
+            w0 = comp.deployed_flat(model) if comp.enabled else None
             upd = unl.forget_update(model, forget, retain, torch_gen(seed, self.partition_id, "forget"))
+            if w0 is not None:  # what the deployed (masked, on-grid) model actually moved
+                upd = comp.client_update(model, upd, w0)
             out["forget_update"] = upd.detach().numpy().astype(np.float32)
         if bool(config.get("want_retain", True)) and len(retain) > 0:
             model = self._model(cfg, arrays)
             dirs = retain_directions(
                 model, retain, uc.retain_directions, uc.batch_size, torch_gen(seed, self.partition_id, "retain")
             )
+            comp = self._compressor(cfg)
+            if comp.enabled:  # gradients of the compressed model, in the plain parameter order
+                dirs = comp.canonical(model, dirs)
             out["retain_dirs"] = dirs.numpy().astype(np.float32)
+        comp = self._compressor(cfg)
+        if comp.enabled:
+            out = comp.encode(out, masks=comp.last_masks)
         return out, {"n_forget": len(forget), "n_retain": len(retain)}
 
     def on_evaluate(self, arrays: Arrays, config: Scalars) -> tuple[Arrays, Scalars]:
-        """Accuracy counts on forget/retain data, and attack signals on the forget set."""
+        """Accuracy counts on forget/retain data, and attack signals on the forget set.
+        ``mia=<attacks>``: only membership-inference signals (fedforget.evaluation.federated)
+        of the model, or of K stacked shadow models with ``shadows=K``."""
         cfg = self.config()
         _local, forget, retain = self._splits(cfg)
+        if "mia" in config:
+            sets = mia_fed.client_sets(self._data(cfg), cfg, self.partition_id, forget, retain)
+            return mia_fed.mia_signals(cfg, self.partition_id, sets, lambda a: self._model(cfg, a), arrays, config), {}
         model = self._model(cfg, arrays)
         metrics: Scalars = {}
         for name, part in (("forget", forget), ("retain", retain)):
@@ -163,6 +233,15 @@ class ClientWorker:
             for name, s in signals(attacks, logits, torch.from_numpy(np.ascontiguousarray(forget.y))).items():
                 out[f"signal.{name}"] = s
         return out, metrics
+
+
+def select_important(model: torch.nn.Module, data: ArrayData, fraction: float) -> np.ndarray:
+    """Indices of the ``ceil(fraction * n)`` samples with the largest loss under ``model``
+    (the samples it fits worst carry the most gradient signal)."""
+    logits = predict_logits(model, data)
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor(data.y), reduction="none")
+    k = max(1, int(np.ceil(fraction * len(data))))
+    return torch.topk(loss, k).indices.numpy()
 
 
 def model_size(model: torch.nn.Module) -> int:

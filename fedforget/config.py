@@ -32,12 +32,16 @@ def _check(pred: Any, allowed: str) -> dict[str, Any]:
     return {"check": pred, "allowed": allowed}
 
 
+def _article(kind: str) -> str:
+    return "an" if kind[0] in "aeiou" else "a"
+
+
 def _pos(kind: str = "float") -> dict[str, Any]:
-    return _check(lambda v: v > 0, f"a {kind} > 0")
+    return _check(lambda v: v > 0, f"{_article(kind)} {kind} > 0")
 
 
 def _nonneg(kind: str = "int") -> dict[str, Any]:
-    return _check(lambda v: v >= 0, f"an {kind} >= 0")
+    return _check(lambda v: v >= 0, f"{_article(kind)} {kind} >= 0")
 
 
 def _unit_open() -> dict[str, Any]:
@@ -129,10 +133,46 @@ class DeletionConfig:
 
 
 @dataclass(frozen=True)
+class NegGradPlusConfig:
+    """``neggrad_plus``: weight of the retain descent against the forget ascent."""
+
+    retain_weight: float = field(default=0.5, metadata=_unit_open())
+
+
+@dataclass(frozen=True)
+class ConMUConfig:
+    """``conmu``: ``control`` is the one knob trading privacy, utility and runtime.
+
+    Higher ``control`` = more retain data selected to train the unlearning proxy and
+    more proxy rounds (utility up, runtime up) and less Gaussian noise on the unlearning
+    updates (privacy down). ``noise`` is the noise std at ``control`` -> 0."""
+
+    control: float = field(default=0.5, metadata=_check(lambda v: 0 < v <= 1, "a float in (0, 1]"))
+    noise: float = field(default=0.02, metadata=_nonneg("float"))
+
+
+@dataclass(frozen=True)
+class FedEraserConfig:
+    """``federaser``: store clients' updates every ``interval`` training rounds; calibrate
+    with ``calibration_epochs`` local epochs on the retain clients."""
+
+    interval: int = field(default=2, metadata=_pos("int"))
+    calibration_epochs: int = field(default=1, metadata=_pos("int"))
+
+
+@dataclass(frozen=True)
+class ProjectedGAConfig:
+    """``projected_ga``: radius of the L2 ball around the reference model, as a fraction
+    of the reference model's distance to the initial (random) model."""
+
+    radius_fraction: float = field(default=1 / 3, metadata=_pos())
+
+
+@dataclass(frozen=True)
 class UnlearningConfig:
     """Unlearning rounds: a client-side objective and a server-side combination."""
 
-    method: str = "oeu"  # registered Unlearner (client objective)
+    method: str = "oeu"  # registered method: client Unlearner and/or server Procedure
     combiner: str = "projected"  # registered Combiner (server)
     rounds: int = field(default=5, metadata=_pos("int"))
     local_steps: int = field(default=10, metadata=_pos("int"))
@@ -142,6 +182,11 @@ class UnlearningConfig:
     retain_directions: int = field(default=4, metadata=_pos("int"))  # per retain client
     recovery_rounds: int = field(default=2, metadata=_nonneg())
     recovery_lr: float = field(default=0.05, metadata=_pos())
+    # Options of individual methods (used only when that method runs).
+    neggrad_plus: NegGradPlusConfig = NegGradPlusConfig()
+    conmu: ConMUConfig = ConMUConfig()
+    federaser: FedEraserConfig = FedEraserConfig()
+    projected_ga: ProjectedGAConfig = ProjectedGAConfig()
 
 
 @dataclass(frozen=True)
@@ -149,6 +194,54 @@ class EvaluationConfig:
     attacks: tuple[str, ...] = ("loss", "entropy")
     every_round: bool = True
     retrain: bool = True  # run the retrain-from-scratch gold standard
+    # Membership inference (fedforget.evaluation): K shadow federations for LiRA and for
+    # the class-dependent thresholds of the threshold attacks (0 = none), their variance
+    # model (auto = pooled below 32 shadows) and cache root ("" = ~/.cache/fedforget).
+    shadow_models: int = field(default=0, metadata=_nonneg())
+    shadow_variance: Literal["auto", "per_example", "global"] = "auto"
+    shadow_cache: str = ""
+
+
+@dataclass(frozen=True)
+class QuantizationConfig:
+    """Quantized clients (``fedforget.compression``): fake quantization with a
+    straight-through estimator during training; the deployed model and the wire carry
+    integers. ``bits: 0`` = off."""
+
+    bits: int = field(default=0, metadata=_check(lambda v: v in (0, 8, 4, 2), "one of 0 (off), 8, 4, 2"))
+    granularity: Literal["per_tensor", "per_channel"] = "per_channel"
+    symmetric: bool = True  # False = affine (zero point)
+    # fnmatch patterns on parameter names (e.g. "net.1.*"); () = every Linear/Conv weight.
+    layers: tuple[str, ...] = ()
+    activations: bool = False  # also fake-quantize the inputs of quantized layers (per tensor)
+    # Bits of forgetting updates and retain directions on the wire (0 = float32).
+    update_bits: int = field(default=8, metadata=_check(lambda v: v in (0, 8), "0 (float32) or 8"))
+
+
+@dataclass(frozen=True)
+class SparsityConfig:
+    """Sparse clients: magnitude pruning with ``torch.nn.utils.prune``; masks persist
+    through every phase. ``target: 0`` = off."""
+
+    target: float = field(default=0.0, metadata=_check(lambda v: 0 <= v < 1, "a float in [0, 1)"))
+    structure: Literal["unstructured", "channels"] = "unstructured"
+    scope: Literal["global", "layerwise"] = "global"  # unstructured only
+    schedule: Literal["one_shot", "gradual"] = "one_shot"
+    # Training round (0-based) after whose aggregation pruning starts; gradual pruning
+    # reaches ``target`` after round ``end_round`` (-1 = half of training.rounds).
+    start_round: int = field(default=0, metadata=_nonneg())
+    end_round: int = field(default=-1, metadata=_check(lambda v: v >= -1, "an int >= -1"))
+    layers: tuple[str, ...] = ()  # as quantization.layers
+
+
+@dataclass(frozen=True)
+class CompressionConfig:
+    quantization: QuantizationConfig = QuantizationConfig()
+    sparsity: SparsityConfig = SparsityConfig()
+
+    @property
+    def enabled(self) -> bool:
+        return self.quantization.bits > 0 or self.sparsity.target > 0
 
 
 @dataclass(frozen=True)
@@ -158,6 +251,30 @@ class RuntimeConfig:
     cpus_per_client: float = field(default=1.0, metadata=_pos())
     total_cpus: int = field(default=0, metadata=_nonneg())  # 0 = all cores
     state_dir: str = ""  # client state root; "" = <out>/client-state
+
+
+@dataclass(frozen=True)
+class CompareEntry:
+    """One row of ``fedforget compare``: a method and overrides of its ``unlearning.*``
+    fields (``set: ["unlearning.conmu.control=0.2"]``); ``label`` names the row."""
+
+    method: str = "oeu"
+    label: str = ""
+    set: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.label or self.method
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """``fedforget compare``: methods run from the same trained model (plus the retrain
+    baseline, always). ``cache_dir``: where trained federations are cached by config
+    hash ("" = ``<out>/train-cache``)."""
+
+    methods: tuple[CompareEntry, ...] = ()
+    cache_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -171,6 +288,8 @@ class ExperimentConfig:
     unlearning: UnlearningConfig = UnlearningConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     runtime: RuntimeConfig = RuntimeConfig()
+    compare: CompareConfig = CompareConfig()
+    compression: CompressionConfig = CompressionConfig()
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(self)
@@ -320,23 +439,74 @@ def _validate_experiment(cfg: ExperimentConfig, where: str) -> None:
     # Registered names are checked here too, so a typo fails before any work starts.
     from fedforget.combiners import COMBINERS
     from fedforget.evaluation.attacks import ATTACKS
-    from fedforget.unlearning import UNLEARNERS
 
     def _known(reg: Any, name: str, path: str) -> None:
         if name not in reg:
             raise ConfigError(f"{path} must be one of {', '.join(reg.names())}, got {name!r}")
 
-    _known(UNLEARNERS, cfg.unlearning.method, "unlearning.method")
+    from fedforget.unlearning.procedure import method_names, resolve_procedure
+
+    if cfg.unlearning.method not in method_names():
+        raise ConfigError(f"unlearning.method must be one of {', '.join(method_names())}, got {cfg.unlearning.method!r}")
     _known(COMBINERS, cfg.unlearning.combiner, "unlearning.combiner")
     for i, a in enumerate(cfg.evaluation.attacks):
         _known(ATTACKS, a, f"evaluation.attacks[{i}]")
-    unl = UNLEARNERS.get(cfg.unlearning.method)
+        if ATTACKS.get(a).needs_shadows and cfg.evaluation.shadow_models < 2:
+            raise ConfigError(
+                f"evaluation.attacks[{i}] {a!r} needs shadow models: evaluation.shadow_models must be "
+                f"an int >= 2 (8 or more recommended), got {cfg.evaluation.shadow_models}"
+            )
+    proc = resolve_procedure(cfg.unlearning.method)
     for i, r in enumerate(cfg.deletion.requests):
-        if r.granularity not in unl.granularities:
+        if r.granularity not in proc.granularities:
             raise ConfigError(
                 f"deletion.requests[{i}].granularity {r.granularity!r} is not supported by "
-                f"unlearning.method {cfg.unlearning.method!r} (supports: {', '.join(sorted(unl.granularities))})"
+                f"unlearning.method {cfg.unlearning.method!r} (supports: {', '.join(sorted(proc.granularities))})"
             )
+    proc.validate(cfg)
+    _validate_compare(cfg)
+    sp = cfg.compression.sparsity
+    if sp.target > 0:
+        end = sp.end_round if sp.end_round >= 0 else max(sp.start_round, cfg.training.rounds // 2 - 1)
+        if sp.start_round >= cfg.training.rounds or end >= cfg.training.rounds:
+            raise ConfigError(
+                f"compression.sparsity.start_round/end_round must be training rounds in [0, {cfg.training.rounds - 1}], "
+                f"got {sp.start_round}/{sp.end_round}"
+            )
+        if sp.schedule == "gradual" and end < sp.start_round:
+            raise ConfigError(
+                f"compression.sparsity.end_round must be >= start_round ({sp.start_round}), got {sp.end_round}"
+            )
+
+
+def compare_entry_config(cfg: ExperimentConfig, entry: CompareEntry) -> ExperimentConfig:
+    """The experiment config of one compare row: ``cfg`` with ``unlearning.method`` set and
+    the entry's overrides applied (only ``unlearning.*`` may change: every row starts from
+    the same trained federation). Validated like any config."""
+    where = f"compare.methods[{entry.name!r}]"
+    for ov in entry.set:
+        if not ov.strip().startswith("unlearning."):
+            raise ConfigError(
+                f"{where}.set entry {ov!r} must override an unlearning.* field; training, data and "
+                "deletion are shared by every compared method"
+            )
+    base = cfg.to_dict()
+    base["compare"] = {}
+    try:
+        return config_from_dict(base, [f"unlearning.method={entry.method}", *entry.set])
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _validate_compare(cfg: ExperimentConfig) -> None:
+    seen: set[str] = set()
+    for entry in cfg.compare.methods:
+        if entry.name in seen or entry.name in ("original", "retrain_baseline"):
+            raise ConfigError(
+                f"compare.methods: row name {entry.name!r} is used twice (or reserved); give each row a unique label"
+            )
+        seen.add(entry.name)
+        compare_entry_config(cfg, entry)
 
 
 _VALIDATORS: dict[type, Any] = {

@@ -21,10 +21,11 @@ import numpy as np
 import torch
 
 from fedforget.combiners import COMBINERS
+from fedforget.compression import compressor_for
 from fedforget.config import ExperimentConfig
 from fedforget.data.federation import build_federated_data
-from fedforget.evaluation.attacks.base import signals
-from fedforget.evaluation.metrics import mia_metrics, param_distance
+from fedforget.evaluation.metrics import param_distance
+from fedforget.evaluation.server import FederatedMIA
 from fedforget.federation import Arrays, Federation, Scalars
 from fedforget.io import append_jsonl, atomic_save_npz, atomic_write_json, atomic_write_text
 from fedforget.models import build_model
@@ -32,6 +33,7 @@ from fedforget.params import flat_params, get_arrays, set_arrays, set_flat_param
 from fedforget.projection import max_abs_cosine
 from fedforget.seeding import derive_seed, np_rng
 from fedforget.training import accuracy_counts, predict_logits
+from fedforget.unlearning.procedure import Procedure, resolve_procedure
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +106,26 @@ class Experiment:
         self.model = build_model(cfg.model, data.test.input_shape, data.test.num_classes, seed=0)
         self.n_forget: dict[int, int] = {}
         self.n_retain: dict[int, int] = {}
-        self.loop = RoundLoop(fed, self.out, self._eval_round, cfg.evaluation.every_round)
+        # Compressed clients (fedforget.compression): payloads travel encoded and the
+        # server masks / re-quantizes after every aggregation. Identity when it is off.
+        self.compressor = compressor_for(cfg, data.test.input_shape, data.test.num_classes)
+        self.fed = self.compressor.wrap(fed)
+        self.loop = RoundLoop(self.fed, self.out, self._eval_round, cfg.evaluation.every_round)
+        # The unlearning method's server side (see fedforget.unlearning.procedure) and
+        # the context it works in: participants, the initial model, a storage folder.
+        self.procedure: Procedure = resolve_procedure(cfg.unlearning.method)(cfg)
+        self.train_observers: list[Procedure] = [self.procedure]
+        self.storage = self.out / "storage"
+        self.everyone: list[int] = []
+        self.init: Arrays = {}
+        self.retrained: Arrays | None = None
+        self._eval_time = 0.0
+        self._roc: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ helpers
     def _init_arrays(self) -> Arrays:
         m = build_model(self.cfg.model, self.test.input_shape, self.test.num_classes, derive_seed(self.root, "init"))
-        return get_arrays(m)
+        return self.compressor.postprocess(get_arrays(m), None, "init", -1)
 
     def _server_eval(self, arrays: Arrays) -> dict[str, Any]:
         set_arrays(self.model, arrays)
@@ -153,68 +169,148 @@ class Experiment:
         return sorted(np_rng(self.root, "select", phase, r).choice(participants, size=k, replace=False).tolist())
 
     # ------------------------------------------------------------------ phases
-    def _fedavg_step(self, phase: str, participants: list[int], lr: float) -> Callable[[int, Arrays], tuple[Arrays, dict[str, Any]]]:
+    @property
+    def forgetters(self) -> list[int]:
+        """Clients holding data to forget (known after the deletion request)."""
+        return [p for p, n in self.n_forget.items() if n > 0]
+
+    @property
+    def retainers(self) -> list[int]:
+        """Clients holding retain data (known after the deletion request)."""
+        return [p for p in sorted(self.n_retain) if self.n_retain[p] > 0]
+
+    def fit_clients(
+        self, phase: str, r: int, arrays: Arrays, participants: list[int], lr: float, *,
+        seed_phase: str | None = None, extra_conf: Scalars | None = None,
+    ) -> dict[int, tuple[Arrays, Scalars]]:
+        """Send ``fit`` for round ``r`` of ``phase`` to (a selection of) ``participants``;
+        return their replies (local models, ``num_examples``, ``loss``)."""
+        # Training and retraining share per-round seeds: the retrained federation
+        # differs from the original only by the deleted data.
+        sp = seed_phase or ("train" if phase == "retrain" else phase)
+        conf: Scalars = {"phase": phase, "seed": derive_seed(self.root, "fit", sp, r), "lr": lr, **(extra_conf or {})}
+        sel = self._select(participants, sp, r)
+        return self.fed.send("fit", {p: (arrays, conf) for p in sel})
+
+    def fedavg_step(
+        self, phase: str, participants: list[int], lr: float, *, seed_phase: str | None = None,
+        extra_conf: Scalars | None = None, observe: bool | None = None,
+    ) -> Callable[[int, Arrays], tuple[Arrays, dict[str, Any]]]:
+        """One FedAvg round per call: ``fit`` on ``participants`` (``train`` uses all local
+        data, any other phase the retain data only). ``extra_conf`` is merged into the
+        clients' config (e.g. ``epochs``); training rounds are shown to
+        ``train_observers`` (``observe`` defaults to ``phase == "train"``)."""
+        observe = phase == "train" if observe is None else observe
+
         def step(r: int, arrays: Arrays) -> tuple[Arrays, dict[str, Any]]:
-            # Training and retraining share per-round seeds: the retrained federation
-            # differs from the original only by the deleted data.
-            seed_phase = "train" if phase == "retrain" else phase
-            conf: Scalars = {"phase": phase, "seed": derive_seed(self.root, "fit", seed_phase, r), "lr": lr}
-            sel = self._select(participants, seed_phase, r)
-            replies = self.fed.send("fit", {p: (arrays, conf) for p in sel})
+            replies = self.fit_clients(phase, r, arrays, participants, lr, seed_phase=seed_phase, extra_conf=extra_conf)
+            if observe:
+                for obs in self.train_observers:
+                    obs.on_train_round(self, r, arrays, replies)
             ups = [(a, float(m["num_examples"])) for a, m in replies.values() if float(m["num_examples"]) > 0]
             if not ups:
                 return arrays, {"clients": 0}
             new = weighted_average([a for a, _ in ups], [w for _, w in ups])
+            new = self.compressor.postprocess(new, arrays, phase, r)  # prune on schedule, mask, re-quantize
             loss = float(np.mean([float(m["loss"]) for _, m in replies.values() if float(m["num_examples"]) > 0]))
             return new, {"clients": len(ups), "train_loss": loss}
 
         return step
 
-    def _unlearn_step(self) -> Callable[[int, Arrays], tuple[Arrays, dict[str, Any]]]:
+    _fedavg_step = fedavg_step  # old name
+
+    def collect_unlearn(
+        self, arrays: Arrays, seed: int, *, forgetters: list[int] | None = None, retainers: list[int] | None = None,
+        extra_arrays: Arrays | None = None, extra_conf: Scalars | None = None,
+    ) -> tuple[list[tuple[torch.Tensor, float]], torch.Tensor | None]:
+        """One ``unlearn`` exchange: forget clients return forgetting updates (weighted by
+        their forget-set size), retain clients retain directions (stacked). ``extra_arrays``
+        travel with the model (e.g. ``ref.*`` reference weights); ``extra_conf`` may name
+        another ``objective`` or override ``local_steps``/``lr``."""
+        fs = self.forgetters if forgetters is None else forgetters
+        rs = self.retainers if retainers is None else retainers
+        payload = {**arrays, **(extra_arrays or {})}
+        reqs = {
+            p: (payload, {"seed": seed, "want_forget": p in fs, "want_retain": p in rs, **(extra_conf or {})})
+            for p in sorted(set(fs) | set(rs))
+        }
+        replies = self.fed.send("unlearn", reqs)
+        fupd = [
+            (torch.from_numpy(np.asarray(a["forget_update"])), float(m["n_forget"]))
+            for a, m in replies.values() if "forget_update" in a
+        ]
+        dirs = [torch.from_numpy(np.asarray(a["retain_dirs"])) for a, _ in replies.values() if "retain_dirs" in a]
+        return fupd, (torch.cat(dirs) if dirs else None)
+
+    def flat(self, arrays: Arrays) -> torch.Tensor:
+        """The model's parameters as one float64 vector (the space updates live in)."""
+        set_arrays(self.model, arrays)
+        return flat_params(self.model).to(torch.float64).clone()
+
+    def apply_update(self, arrays: Arrays, update: torch.Tensor, scale: float = 1.0) -> Arrays:
+        """``arrays + scale * update`` (flat update over the parameters, float64 sum)."""
+        mask = self.compressor.flat_mask(arrays)
+        if mask is not None:  # pruned weights stay exactly zero
+            update = update * mask.to(update.dtype)
+        set_arrays(self.model, arrays)
+        w = flat_params(self.model).to(torch.float64) + scale * update.to(torch.float64)
+        set_flat_params(self.model, w.to(torch.float32))
+        return self.compressor.postprocess(get_arrays(self.model), arrays, "unlearn", -1)  # back onto the grid
+
+    def unlearn_step(
+        self, combiner: str | None = None, objective: str | None = None, seed_key: str = "unlearn",
+        extra_conf: Scalars | None = None,
+    ) -> Callable[[int, Arrays], tuple[Arrays, dict[str, Any]]]:
+        """One unlearning round per call: :meth:`collect_unlearn`, combine with the
+        registered ``combiner`` (default ``unlearning.combiner``), apply with ``server_lr``."""
         uc = self.cfg.unlearning
-        combiner = COMBINERS.get(uc.combiner)()
-        forgetters = [p for p, n in self.n_forget.items() if n > 0]
-        retainers = [p for p, n in self.n_retain.items() if n > 0]
-        participants = sorted(set(forgetters) | set(retainers))
+        comb = COMBINERS.get(combiner or uc.combiner)()
+        conf = dict(extra_conf or {})
+        if objective is not None:
+            conf["objective"] = objective
 
         def step(r: int, arrays: Arrays) -> tuple[Arrays, dict[str, Any]]:
-            seed = derive_seed(self.root, "unlearn", r)
-            reqs = {
-                p: (arrays, {"seed": seed, "want_forget": p in forgetters, "want_retain": p in retainers})
-                for p in participants
-            }
-            replies = self.fed.send("unlearn", reqs)
-            fupd = [
-                (torch.from_numpy(np.asarray(a["forget_update"])), float(m["n_forget"]))
-                for a, m in replies.values() if "forget_update" in a
-            ]
-            dirs = [torch.from_numpy(np.asarray(a["retain_dirs"])) for a, _ in replies.values() if "retain_dirs" in a]
-            retain = torch.cat(dirs) if dirs else None
-            update = combiner.combine(fupd, retain)
-            set_arrays(self.model, arrays)
-            w = flat_params(self.model).to(torch.float64) + uc.server_lr * update.to(torch.float64)
-            set_flat_params(self.model, w.to(torch.float32))
+            fupd, retain = self.collect_unlearn(arrays, derive_seed(self.root, seed_key, r), extra_conf=conf)
+            update = comb.combine(fupd, retain, mask=self.compressor.flat_mask(arrays))
             extra: dict[str, Any] = {"update_norm": float(update.norm())}
             if retain is not None and retain.numel():
                 extra["proj_max_cos"] = max_abs_cosine(update, retain)
-            return get_arrays(self.model), extra
+            new = self.apply_update(arrays, update, uc.server_lr)
+            if self.compressor.enabled:  # what survived re-quantization, and its orthogonality
+                applied = self.flat(new) - self.flat(arrays)
+                extra["applied_update_norm"] = float(applied.norm())
+                if retain is not None and retain.numel():
+                    extra["applied_max_cos"] = max_abs_cosine(applied, retain)
+            return new, extra
 
         return step
 
+    _unlearn_step = unlearn_step  # old name
+
+    def recover(self, arrays: Arrays, phase: str = "recover") -> Arrays:
+        """``unlearning.recovery_rounds`` FedAvg rounds on the retain clients."""
+        uc = self.cfg.unlearning
+        if not uc.recovery_rounds:
+            return arrays
+        return self.loop.run(phase, uc.recovery_rounds, arrays, self.fedavg_step(phase, self.retainers, uc.recovery_lr))
+
+    def retrain(self) -> Arrays:
+        """The retrain-from-scratch model (same init and per-round seeds as training,
+        retain data only); computed once per experiment."""
+        if self.retrained is None:
+            tc = self.cfg.training
+            self.retrained = self.loop.run("retrain", tc.rounds, self.init, self.fedavg_step("retrain", self.retainers, tc.lr))
+        return self.retrained
+
     # ------------------------------------------------------------------ evaluation
     def _final_eval(self, name: str, arrays: Arrays, rec: PhaseRecord | None, extra_time: float = 0.0) -> dict[str, Any]:
-        attacks = self.cfg.evaluation.attacks
         res = self._server_eval(arrays)
-        fed, member = self._fed_eval(arrays, attacks)
-        res.update(fed)
-        set_arrays(self.model, arrays)
-        nm = signals(attacks, predict_logits(self.model, self.nonmember), torch.from_numpy(self.nonmember.y))
-        mia, roc = {}, {}
-        for a in attacks:
-            m = mia_metrics(member[a], nm[a])
-            roc[a] = m.pop("roc", None)
-            mia[a] = m
-        res["mia"] = mia
+        res.update(self._fed_eval(arrays, ())[0])
+        # Membership inference across the federation (fedforget.evaluation.server): clients
+        # return per-sample signals of their own data, never samples.
+        mia = self.mia.evaluate(name, arrays)
+        roc = mia.pop("roc")
+        res.update(mia)
         res["time_s"] = (rec.time_s if rec else 0.0) + extra_time
         res["bytes_down"] = rec.bytes_down if rec else 0
         res["bytes_up"] = rec.bytes_up if rec else 0
@@ -223,73 +319,96 @@ class Experiment:
         return res
 
     # ------------------------------------------------------------------ run
-    def run(self) -> dict[str, Any]:
-        cfg = self.cfg
+    def prepare(self) -> None:
+        """Output folder, resolved config, empty metrics file."""
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "metrics.jsonl").unlink(missing_ok=True)
-        atomic_write_text(self.out / "config.yaml", cfg.to_yaml())
+        atomic_write_text(self.out / "config.yaml", self.cfg.to_yaml())
         self._eval_time = 0.0
-        self._roc: dict[str, Any] = {}
-        t_start = time.perf_counter()
+        self._roc = {}
 
-        replies = self.fed.send("setup", {p: ({}, {"experiment": cfg.to_yaml()}) for p in self.fed.partitions()})
-        everyone = sorted(replies)
-        log.info("federation of %d clients ready (%s samples)", len(everyone),
+    def setup(self) -> list[int]:
+        """Send the experiment to every client; build the initial model."""
+        replies = self.fed.send("setup", {p: ({}, {"experiment": self.cfg.to_yaml()}) for p in self.fed.partitions()})
+        self.everyone = sorted(replies)
+        log.info("federation of %d clients ready (%s samples)", len(self.everyone),
                  sum(int(m["num_examples"]) for _, m in replies.values()))
+        self.init = self._init_arrays()
+        return self.everyone
 
-        init = self._init_arrays()
-        tc = cfg.training
-        original = self.loop.run("train", tc.rounds, init, self._fedavg_step("train", everyone, tc.lr))
+    def train(self) -> Arrays:
+        tc = self.cfg.training
+        return self.loop.run("train", tc.rounds, self.init, self.fedavg_step("train", self.everyone, tc.lr))
 
-        # The deletion request: clients report sizes only.
-        dels = self.fed.send("delete", {p: ({}, {}) for p in everyone})
+    def delete(self) -> None:
+        """The deletion request: clients report sizes only."""
+        dels = self.fed.send("delete", {p: ({}, {}) for p in self.everyone})
         self.n_forget = {p: int(m["n_forget"]) for p, (_, m) in dels.items()}
         self.n_retain = {p: int(m["n_retain"]) for p, (_, m) in dels.items()}
         log.info("deletion request: %d samples to forget on clients %s",
-                 sum(self.n_forget.values()), [p for p, n in self.n_forget.items() if n])
-        retainers = [p for p in everyone if self.n_retain[p] > 0]
+                 sum(self.n_forget.values()), self.forgetters)
 
+    def unlearn(self, original: Arrays) -> tuple[Arrays, PhaseRecord]:
+        """Run the method's procedure; its cost is the sum of the phases it ran."""
+        before = {k: PhaseRecord(v.time_s, v.bytes_down, v.bytes_up, v.rounds) for k, v in self.loop.phases.items()}
+        arrays = self.procedure.unlearn(self, original)
+        rec = PhaseRecord()
+        for k, v in self.loop.phases.items():
+            b = before.get(k, PhaseRecord())
+            rec.time_s += v.time_s - b.time_s
+            rec.bytes_down += v.bytes_down - b.bytes_down
+            rec.bytes_up += v.bytes_up - b.bytes_up
+            rec.rounds += v.rounds - b.rounds
+        return arrays, rec
+
+    def run(self) -> dict[str, Any]:
+        cfg = self.cfg
+        self.prepare()
+        t_start = time.perf_counter()
+        self.setup()
+        original = self.train()
+        self.delete()
+        unlearned, unl_rec = self.unlearn(original)
+        retrained = self.retrain() if cfg.evaluation.retrain else None
+        return self.finish(original, unlearned, unl_rec, retrained, t_start)
+
+    def finish(
+        self, original: Arrays | None, unlearned: Arrays, unl_rec: PhaseRecord, retrained: Arrays | None,
+        t_start: float, original_rec: PhaseRecord | None = None, retrained_rec: PhaseRecord | None = None,
+    ) -> dict[str, Any]:
+        """Final evaluation and results files (results.json, roc.json)."""
+        cfg = self.cfg
         uc = cfg.unlearning
-        unlearned = self.loop.run("unlearn", uc.rounds, original, self._unlearn_step())
-        if uc.recovery_rounds:
-            unlearned = self.loop.run("recover", uc.recovery_rounds, unlearned,
-                                      self._fedavg_step("recover", retainers, uc.recovery_lr))
-
-        retrained = None
-        if cfg.evaluation.retrain:
-            retrained = self.loop.run("retrain", tc.rounds, init, self._fedavg_step("retrain", retainers, tc.lr))
-
+        self.mia = FederatedMIA(cfg, self.fed, self.out, self.test, self.model)
+        self.mia.prepare(self.everyone)  # LiRA shadow federations, cached by config hash
         t_eval = time.perf_counter()
         ph = self.loop.phases
-        models: dict[str, Any] = {
-            "original": self._final_eval("original", original, ph.get("train")),
-        }
-        unl_rec = PhaseRecord(
-            time_s=ph["unlearn"].time_s + (ph["recover"].time_s if "recover" in ph else 0.0),
-            bytes_down=ph["unlearn"].bytes_down + (ph["recover"].bytes_down if "recover" in ph else 0),
-            bytes_up=ph["unlearn"].bytes_up + (ph["recover"].bytes_up if "recover" in ph else 0),
-        )
+        models: dict[str, Any] = {}
+        if original is not None:
+            models["original"] = self._final_eval("original", original, original_rec or ph.get("train"))
         models["unlearned"] = self._final_eval("unlearned", unlearned, unl_rec)
         models["unlearned"]["method"] = uc.method
         models["unlearned"]["combiner"] = uc.combiner
         if retrained is not None:
-            models["retrained"] = self._final_eval("retrained", retrained, ph.get("retrain"))
+            models["retrained"] = self._final_eval("retrained", retrained, retrained_rec or ph.get("retrain"))
             for k, arr in (("original", original), ("unlearned", unlearned), ("retrained", retrained)):
-                models[k]["distance_to_retrained"] = param_distance(arr, retrained)
+                if arr is not None:
+                    models[k]["distance_to_retrained"] = param_distance(arr, retrained)
         eval_s = time.perf_counter() - t_eval
 
         results = {
             "version": RESULTS_VERSION,
             "name": cfg.name,
             "config_digest": cfg.digest(),
-            "num_clients": len(everyone),
+            "num_clients": len(self.everyone),
             "forget": {
                 "n_forget": sum(self.n_forget.values()),
-                "clients": [p for p, n in self.n_forget.items() if n],
+                "clients": self.forgetters,
                 "granularities": sorted({r.granularity for r in cfg.deletion.requests}),
                 "backdoor": cfg.deletion.backdoor.enabled,
             },
             "models": models,
+            "mia": self.mia.finish(models),
             "phases": {
                 **{k: {"time_s": v.time_s, "rounds": v.rounds, "bytes_down": v.bytes_down, "bytes_up": v.bytes_up}
                    for k, v in ph.items()},

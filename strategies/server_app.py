@@ -35,6 +35,19 @@ def make_server_app(cfg: ExperimentConfig, out_dir: str | Path) -> ServerApp:
     return server
 
 
+def make_compare_server_app(cfg: ExperimentConfig, out_dir: str | Path) -> ServerApp:
+    """A ServerApp running ``fedforget compare`` (fedforget.compare) over the Grid."""
+    server = ServerApp()
+
+    @server.main()
+    def main(grid: Grid, context: Context) -> None:
+        from fedforget.compare import run_comparison
+
+        run_comparison(cfg, FlowerFederation(grid, expected_nodes=cfg.partition.num_clients), out_dir)
+
+    return server
+
+
 def _resolve(path: str) -> Path:
     p = Path(path)
     if p.is_absolute() or p.exists():

@@ -46,6 +46,8 @@ def param_distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
     """L2 distance between two models' parameters (e.g. unlearned vs retrained)."""
     tot = 0.0
     for k in a:
+        if np.asarray(a[k]).dtype == np.bool_:  # sparsity masks (mask::*) are not parameters
+            continue
         d = a[k].astype(np.float64) - b[k].astype(np.float64)
         tot += float((d * d).sum())
     return float(np.sqrt(tot))

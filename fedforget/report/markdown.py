@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fedforget.io import atomic_write_text, read_jsonl
+from fedforget.report.mia import mia_sections
 from fedforget.report.plots import plot_roc, plot_rounds
 
 
@@ -83,6 +84,7 @@ def write_report(out_dir: str | Path) -> Path:
     lines.append("")
     lines.append("TPR at 0.1% FPR needs at least 1000 non-members to mean anything; with fewer it is "
                  "the TPR at the lowest FPR the sample can resolve (0 false positives).")
+    lines += mia_sections(res, out)  # per-client, members audit, MIA-efficacy, vs retrained
     lines += ["", "## Phases", "", "| phase | rounds | wall time s | bytes down | bytes up |", "|---|---|---|---|---|"]
     for ph, v in res["phases"].items():
         lines.append(f"| {ph} | {v.get('rounds', '')} | {v['time_s']:.2f} | "

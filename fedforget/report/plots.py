@@ -41,7 +41,7 @@ def plot_rounds(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_roc(roc: dict[str, dict[str, Any]], path: Path) -> None:
+def plot_roc(roc: dict[str, dict[str, Any]], path: Path, members: str = "forget set") -> None:
     """MIA ROC curves per attack on log-log axes, one line per model."""
     attacks = sorted({a for m in roc.values() for a, c in m.items() if c})
     if not attacks:
@@ -61,7 +61,7 @@ def plot_roc(roc: dict[str, dict[str, Any]], path: Path) -> None:
         ax.set_ylim(1e-3, 1.05)
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")
-        ax.set_title(f"MIA ({a}): forget set vs non-members")
+        ax.set_title(f"MIA ({a}): {members} vs non-members")
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -11,7 +11,7 @@ set) and, rarely, :meth:`Unlearner.forget_update`. Register it in its own file::
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -30,6 +30,10 @@ class Unlearner:
 
     def __init__(self, cfg: UnlearningConfig) -> None:
         self.cfg = cfg
+        # Reference weights a server procedure may send along (``ref.*`` arrays): the
+        # L2-ball centre of projected_ga, the unlearning proxy of conmu. None otherwise.
+        self.reference: nn.Module | None = None
+        self.options: dict[str, Any] = {}  # per-round scalars a procedure sends as ``opt.<name>``
 
     def forget_loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

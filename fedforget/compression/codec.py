@@ -1,0 +1,152 @@
+"""Wire format of compressed models and vectors: one ``uint8`` buffer per payload.
+
+Everything about one model (or one flat vector split into the model's tensors) goes
+into a single byte buffer, so a Flower message carries one array (one header) and the
+byte count is what the buffer holds. For each tensor of the template, in order::
+
+    u8 flags                    bit0: sparse, bit1: quantized
+    [sparse]    u32 n_kept, indices of kept entries (u16 if numel <= 65536 else u32)
+    [quantized] scale[C] (f16 symmetric, f32 affine), [affine] u8 zero_point[C],
+                codes packed b bits each
+                (only the kept entries when sparse), little-endian within a byte
+    [float]     f32 values (only the kept entries when sparse)
+
+Codes are stored offset by ``qmin`` (so they are unsigned); 8-bit codes are one byte,
+4-bit two per byte, 2-bit four per byte. The decoder needs the template (names and
+shapes, known to both ends from the model config) and the :class:`QuantSpec` per tensor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fedforget.compression.quant import QuantSpec, dequantize, quantize
+from fedforget.errors import FedForgetError
+
+Template = dict[str, tuple[int, ...]]
+
+
+def pack_bits(values: np.ndarray, bits: int) -> np.ndarray:
+    """Unsigned ints < 2**bits -> bytes, ``8 // bits`` values per byte."""
+    v = np.asarray(values, dtype=np.uint8).reshape(-1)
+    if bits == 8:
+        return v.copy()
+    per = 8 // bits
+    pad = (-len(v)) % per
+    v = np.concatenate([v, np.zeros(pad, np.uint8)]).reshape(-1, per)
+    shifts = (np.arange(per, dtype=np.uint8) * bits).astype(np.uint8)
+    return np.bitwise_or.reduce(v << shifts, axis=1).astype(np.uint8)
+
+
+def unpack_bits(buf: np.ndarray, bits: int, n: int) -> np.ndarray:
+    b = np.asarray(buf, dtype=np.uint8).reshape(-1)
+    if bits == 8:
+        return b[:n].copy()
+    per = 8 // bits
+    shifts = (np.arange(per, dtype=np.uint8) * bits).astype(np.uint8)
+    out = (b[:, None] >> shifts) & np.uint8((1 << bits) - 1)
+    return out.reshape(-1)[:n]
+
+
+def _index_dtype(numel: int) -> type:
+    return np.uint16 if numel <= 65536 else np.uint32
+
+
+def encode(
+    arrays: dict[str, np.ndarray],
+    template: Template,
+    specs: dict[str, QuantSpec],
+    masks: dict[str, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Pack the template's tensors of ``arrays`` into one uint8 buffer. ``specs`` names the
+    quantized tensors; ``masks`` (bool) the sparse ones (entries off the mask are dropped:
+    they must be zero)."""
+    masks = masks or {}
+    parts: list[bytes] = []
+    for name, shape in template.items():
+        w = np.asarray(arrays[name], dtype=np.float32).reshape(shape)
+        flat = w.reshape(-1)
+        spec = specs.get(name)
+        mask = masks.get(name)
+        parts.append(bytes([(1 if mask is not None else 0) | (2 if spec is not None else 0)]))
+        keep = None
+        if mask is not None:
+            keep = np.flatnonzero(np.asarray(mask).reshape(-1)).astype(_index_dtype(flat.size))
+            parts.append(np.uint32(len(keep)).tobytes())
+            parts.append(keep.tobytes())
+        if spec is not None:
+            codes, scale, zp = quantize(torch.from_numpy(w.copy()), spec)
+            parts.append(scale.numpy().astype(np.float16 if spec.symmetric else np.float32).tobytes())
+            if not spec.symmetric:
+                parts.append(zp.numpy().astype(np.uint8).tobytes())
+            c = codes.reshape(-1).numpy()
+            if keep is not None:
+                c = c[keep]
+            parts.append(pack_bits((c - spec.qmin).astype(np.uint8), spec.bits).tobytes())
+        else:
+            parts.append((flat[keep] if keep is not None else flat).astype(np.float32).tobytes())
+    return np.frombuffer(b"".join(parts), dtype=np.uint8).copy()
+
+
+def decode(
+    buf: np.ndarray, template: Template, specs: dict[str, QuantSpec]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Inverse of :func:`encode`: dense float32 arrays and the masks that travelled."""
+    b = np.asarray(buf, dtype=np.uint8).tobytes()
+    pos = 0
+    out: dict[str, np.ndarray] = {}
+    masks: dict[str, np.ndarray] = {}
+
+    def take(n: int) -> bytes:
+        nonlocal pos
+        if pos + n > len(b):
+            raise FedForgetError("compressed payload is truncated or does not match the model template")
+        chunk = b[pos : pos + n]
+        pos += n
+        return chunk
+
+    for name, shape in template.items():
+        numel = int(np.prod(shape)) if shape else 1
+        flags = take(1)[0]
+        keep = None
+        if flags & 1:
+            n_kept = int(np.frombuffer(take(4), np.uint32)[0])
+            dt = _index_dtype(numel)
+            keep = np.frombuffer(take(n_kept * np.dtype(dt).itemsize), dt).astype(np.int64)
+            m = np.zeros(numel, dtype=bool)
+            m[keep] = True
+            masks[name] = m.reshape(shape)
+        n_vals = numel if keep is None else len(keep)
+        if flags & 2:
+            spec = specs.get(name)
+            if spec is None:
+                raise FedForgetError(f"payload quantizes {name!r} but the receiver's config does not")
+            c = spec.channels(torch.empty(shape))
+            sdt = np.float16 if spec.symmetric else np.float32
+            scale = torch.from_numpy(np.frombuffer(take(np.dtype(sdt).itemsize * c), sdt).astype(np.float32))
+            zp = torch.zeros(c, dtype=torch.int32)
+            if not spec.symmetric:
+                zp = torch.from_numpy(np.frombuffer(take(c), np.uint8).astype(np.int32))
+            nbytes = -(-n_vals * spec.bits // 8)
+            codes_kept = unpack_bits(np.frombuffer(take(nbytes), np.uint8), spec.bits, n_vals).astype(np.int32) + spec.qmin
+            zpf = zp.numpy()
+            if keep is None:
+                codes = codes_kept
+            else:  # pruned entries decode to exactly zero: code = zero point of their channel
+                chan = np.arange(numel) // max(numel // c, 1) if c > 1 else np.zeros(numel, np.int64)
+                codes = zpf[chan].astype(np.int32)
+                codes[keep] = codes_kept
+            w = dequantize(torch.from_numpy(codes.reshape(shape)), scale, zp, spec).numpy()
+        else:
+            vals = np.frombuffer(take(4 * n_vals), np.float32)
+            w = np.zeros(numel, np.float32)
+            if keep is None:
+                w[:] = vals
+            else:
+                w[keep] = vals
+            w = w.reshape(shape)
+        out[name] = w.astype(np.float32)
+    if pos != len(b):
+        raise FedForgetError(f"compressed payload has {len(b) - pos} trailing bytes; sender and receiver disagree on the model")
+    return out, masks

@@ -1,0 +1,49 @@
+"""Run ``fedforget compare`` on a backend: in process, or Flower's simulation engine."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+from fedforget.config import ExperimentConfig
+from fedforget.errors import FedForgetError
+from fedforget.runtime.simulation import _state_root, backend_config
+
+log = logging.getLogger(__name__)
+
+
+def run_compare(cfg: ExperimentConfig, out_dir: str | Path) -> dict[str, Any]:
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    state_root = _state_root(cfg, out)
+    if cfg.runtime.backend == "inprocess":
+        from fedforget.compare import run_comparison
+        from fedforget.federation import InProcessFederation
+
+        summary = run_comparison(cfg, InProcessFederation(cfg.partition.num_clients, state_root), out)
+    else:
+        from flwr.simulation import run_simulation
+
+        server_mod = importlib.import_module("strategies.server_app")
+        client_mod = importlib.import_module("clients.client_app")
+        path = out / "comparison.json"
+        path.unlink(missing_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            run_simulation(
+                server_app=server_mod.make_compare_server_app(cfg, out),
+                client_app=client_mod.make_client_app(str(state_root)),
+                num_supernodes=cfg.partition.num_clients,
+                backend_config=backend_config(cfg, state_root),  # type: ignore[arg-type]
+            )
+        if not path.exists():
+            raise FedForgetError(f"the simulation ended without writing {path}; see the log above")
+        summary = json.loads(path.read_text())
+    if not cfg.runtime.state_dir:
+        shutil.rmtree(state_root, ignore_errors=True)
+    return summary
