@@ -17,7 +17,9 @@ from sklearn.metrics import balanced_accuracy_score, roc_curve
 def best_threshold(scores: np.ndarray, member: np.ndarray) -> float:
     """Threshold t maximising balanced accuracy of ``score >= t`` -> member. Needs both
     members and non-members; returns +inf (everything called non-member) otherwise."""
-    s = np.asarray(scores, dtype=np.float64)
+    # A diverged model yields NaN/inf scores: treat them as the least member-like value
+    # so the attack still reports (a diverged model is a result, not a crash).
+    s = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-1e300, posinf=1e300, neginf=-1e300)
     y = np.asarray(member, dtype=bool)
     if y.all() or not y.any():
         return float("-inf") if y.all() else float("inf")
