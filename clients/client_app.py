@@ -24,7 +24,6 @@ from fedforget.errors import FedForgetError
 from strategies.flower_federation import from_record, to_record
 
 
-
 def _worker(context: Context, state_root: str | None) -> ClientWorker:
     nc = context.node_config
     if "partition-id" not in nc:

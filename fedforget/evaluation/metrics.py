@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score, roc_curve
 
 
 def tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, target: float) -> float:
@@ -18,6 +17,8 @@ def tpr_at_fpr(fpr: np.ndarray, tpr: np.ndarray, target: float) -> float:
 def mia_metrics(member_scores: np.ndarray, nonmember_scores: np.ndarray, curve: bool = True) -> dict[str, Any]:
     """AUC, balanced accuracy, advantage and TPR at 1% / 0.1% FPR of scores where higher
     means "member". ``n_*`` state how many samples back the low-FPR figures."""
+    from sklearn.metrics import roc_auc_score, roc_curve  # lazy: keeps client start-up fast
+
     m = np.asarray(member_scores, dtype=np.float64)
     n = np.asarray(nonmember_scores, dtype=np.float64)
     if len(m) == 0 or len(n) == 0:

@@ -11,7 +11,6 @@ balanced accuracy is (TPR + TNR) / 2 at each.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import balanced_accuracy_score, roc_curve
 
 
 def best_threshold(scores: np.ndarray, member: np.ndarray) -> float:
@@ -23,6 +22,8 @@ def best_threshold(scores: np.ndarray, member: np.ndarray) -> float:
     y = np.asarray(member, dtype=bool)
     if y.all() or not y.any():
         return float("-inf") if y.all() else float("inf")
+    from sklearn.metrics import roc_curve  # lazy: keeps client start-up fast
+
     fpr, tpr, thr = roc_curve(y, s)
     i = int(np.argmax(0.5 * (tpr + 1.0 - fpr)))
     return float(thr[i])
@@ -52,4 +53,6 @@ def thresholded_balanced_accuracy(
 ) -> float:
     """Balanced accuracy of the class-threshold decisions on (target) evaluation data."""
     pred = predict_members(scores, labels, thresholds)
+    from sklearn.metrics import balanced_accuracy_score
+
     return float(balanced_accuracy_score(np.asarray(member, bool), pred))
