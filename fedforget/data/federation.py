@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fedforget.config import ExperimentConfig
+from fedforget.config import DataConfig, DeletionConfig, ExperimentConfig, PartitionConfig
 from fedforget.data.datasets import ArrayData, load_dataset, stamp_trigger
 from fedforget.data.forget import build_forget_sets
 from fedforget.data.partition import partition_ids
@@ -61,15 +61,14 @@ def _split(data: ArrayData, frac: float, seed: int) -> tuple[ArrayData, ArrayDat
 
 
 def build_federated_data(cfg: ExperimentConfig) -> FederatedData:
-    return _build_cached(cfg.to_yaml())
+    """Deterministic in the data-relevant sections only; cached on them (they are frozen,
+    hashable dataclasses), so every message of a run reuses one build."""
+    return _build_cached(cfg.data, cfg.partition, cfg.deletion, cfg.runtime.seed)
 
 
 @functools.lru_cache(maxsize=4)
-def _build_cached(cfg_yaml: str) -> FederatedData:
-    from fedforget.config import load_config_text
-
-    cfg = load_config_text(cfg_yaml)
-    seed = cfg.runtime.seed
+def _build_cached(data_cfg: DataConfig, part_cfg: PartitionConfig, del_cfg: DeletionConfig, seed: int) -> FederatedData:
+    cfg = ExperimentConfig(data=data_cfg, partition=part_cfg, deletion=del_cfg)
     full = load_dataset(cfg.data, derive_seed(seed, "data"))
     rest, test = _split(full, cfg.data.test_fraction, derive_seed(seed, "split-test"))
     nm_frac = cfg.data.nonmember_fraction / (1.0 - cfg.data.test_fraction)
