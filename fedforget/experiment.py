@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,11 @@ from fedforget.data.federation import build_federated_data
 from fedforget.evaluation.metrics import param_distance
 from fedforget.evaluation.server import FederatedMIA
 from fedforget.federation import Arrays, Federation, Scalars
-from fedforget.io import append_jsonl, atomic_save_npz, atomic_write_json, atomic_write_text
+from fedforget.io import atomic_write_json, atomic_write_text
 from fedforget.models import build_model
 from fedforget.params import flat_params, get_arrays, set_arrays, set_flat_params, weighted_average
 from fedforget.projection import max_abs_cosine
+from fedforget.runloop import PhaseRecord, RoundLoop
 from fedforget.seeding import derive_seed, np_rng
 from fedforget.training import accuracy_counts, predict_logits
 from fedforget.unlearning.procedure import Procedure, resolve_procedure
@@ -38,57 +38,6 @@ from fedforget.unlearning.procedure import Procedure, resolve_procedure
 log = logging.getLogger(__name__)
 
 RESULTS_VERSION = 1
-
-
-@dataclass
-class PhaseRecord:
-    time_s: float = 0.0  # wall time of the phase's work (messages + aggregation), no evaluation
-    bytes_down: int = 0
-    bytes_up: int = 0
-    rounds: int = 0
-
-
-@dataclass
-class RoundLoop:
-    """Runs ``step`` for each round of a phase; times it, counts bytes, evaluates, writes a
-    metrics row, reports progress and checkpoints the phase's final model."""
-
-    fed: Federation
-    out_dir: Path
-    evaluate: Callable[[Arrays], dict[str, Any]]
-    every_round: bool
-    global_round: int = 0
-    phases: dict[str, PhaseRecord] = field(default_factory=dict)
-
-    def run(self, phase: str, rounds: int, arrays: Arrays, step: Callable[[int, Arrays], tuple[Arrays, dict[str, Any]]]) -> Arrays:
-        rec = self.phases.setdefault(phase, PhaseRecord())
-        for r in range(rounds):
-            s0, r0 = self.fed.traffic.sent, self.fed.traffic.received
-            t0 = time.perf_counter()
-            arrays, extra = step(r, arrays)
-            dt = time.perf_counter() - t0
-            down, up = self.fed.traffic.sent - s0, self.fed.traffic.received - r0
-            rec.time_s += dt
-            rec.bytes_down += down
-            rec.bytes_up += up
-            rec.rounds += 1
-            self.global_round += 1
-            row: dict[str, Any] = {
-                "phase": phase, "round": r + 1, "step": self.global_round, "time_s": dt,
-                "bytes_down": down, "bytes_up": up, **extra,
-            }
-            if self.every_round or r == rounds - 1:
-                row.update(self.evaluate(arrays))
-            append_jsonl(self.out_dir / "metrics.jsonl", row)
-            log.info("[%s %d/%d] %s", phase, r + 1, rounds, _progress(row))
-        atomic_save_npz(self.out_dir / "checkpoints" / f"{phase}.npz", arrays)
-        return arrays
-
-
-def _progress(row: dict[str, Any]) -> str:
-    parts = [f"{k}={row[k]:.3f}" for k in ("test_acc", "retain_acc", "forget_acc", "asr") if row.get(k) is not None]
-    parts.append(f"{row['time_s']:.2f}s")
-    return " ".join(parts)
 
 
 class Experiment:
