@@ -113,6 +113,9 @@ class DeletionRequest:
     fraction: float = field(default=0.0, metadata=_unit_closed())
     ids: tuple[int, ...] = ()
     label: int = field(default=-1, metadata=_check(lambda v: v >= -1, "a class label >= 0"))
+    # When it arrives (fedforget.runloop): -1 = after training (one deletion moment, as in a
+    # plain run); t >= 0 = after t training rounds, served by ``deletion.policy``.
+    at_round: int = field(default=-1, metadata=_check(lambda v: v >= -1, "-1 (after training) or a round >= 0"))
 
 
 @dataclass(frozen=True)
@@ -127,9 +130,36 @@ class BackdoorConfig:
 
 
 @dataclass(frozen=True)
+class StreamConfig:
+    """Generated deletion requests (fedforget.stream): Poisson arrivals of ``rate``
+    requests per training round in rounds [``start_round``, ``end_round``] (-1 = the last
+    training round), granularities drawn with weights ``mix_*``; a ``samples`` request
+    deletes ``fraction`` of one client's data. ``rate: 0`` = off."""
+
+    rate: float = field(default=0.0, metadata=_nonneg("float"))
+    mix_samples: float = field(default=1.0, metadata=_nonneg("float"))
+    mix_class: float = field(default=0.0, metadata=_nonneg("float"))
+    mix_client: float = field(default=1.0, metadata=_nonneg("float"))
+    fraction: float = field(default=0.2, metadata=_check(lambda v: 0 < v <= 1, "a float in (0, 1]"))
+    start_round: int = field(default=1, metadata=_nonneg())
+    end_round: int = field(default=-1, metadata=_check(lambda v: v >= -1, "-1 (last round) or a round >= 0"))
+    max_requests: int = field(default=0, metadata=_nonneg())  # 0 = no limit
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class DeletionConfig:
+    """``policy`` serves requests that arrive during training (``at_round`` or ``stream``):
+    ``immediate`` at once; ``batched`` every ``batch_every`` rounds or when ``batch_pending``
+    are pending; ``deadline`` in batches, no request waiting more than ``deadline`` rounds."""
+
     requests: tuple[DeletionRequest, ...] = (DeletionRequest(),)
     backdoor: BackdoorConfig = BackdoorConfig()
+    stream: StreamConfig = StreamConfig()
+    policy: Literal["immediate", "batched", "deadline"] = "immediate"
+    batch_every: int = field(default=0, metadata=_nonneg())
+    batch_pending: int = field(default=0, metadata=_nonneg())
+    deadline: int = field(default=0, metadata=_nonneg())
 
 
 @dataclass(frozen=True)
@@ -194,6 +224,12 @@ class EvaluationConfig:
     attacks: tuple[str, ...] = ("loss", "entropy")
     every_round: bool = True
     retrain: bool = True  # run the retrain-from-scratch gold standard
+    # Share of clients evaluated in each per-round evaluation (a sample drawn from the
+    # root seed per round); every client is evaluated at the end of the run.
+    clients_per_round: float = field(default=1.0, metadata=_check(lambda v: 0 < v <= 1, "a float in (0, 1]"))
+    # Streamed requests: the reference (retrained without everything deleted so far) at
+    # the end only, or also at each serve point (one retraining per serve point).
+    retrain_at: Literal["final", "each"] = "final"
     # Membership inference (fedforget.evaluation): K shadow federations for LiRA and for
     # the class-dependent thresholds of the threshold attacks (0 = none), their variance
     # model (auto = pooled below 32 shadows) and cache root ("" = ~/.cache/fedforget).
@@ -251,6 +287,24 @@ class RuntimeConfig:
     cpus_per_client: float = field(default=1.0, metadata=_pos())
     total_cpus: int = field(default=0, metadata=_nonneg())  # 0 = all cores
     state_dir: str = ""  # client state root; "" = <out>/client-state
+    # Where models and tensors live: auto (cuda, then mps, else cpu) | cpu | cuda | mps.
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    gpus_per_client: float = field(default=0.0, metadata=_nonneg("float"))  # fractional GPUs per Ray client
+    # Join an existing Ray cluster ("auto", "host:port", "ray://host:port") instead of
+    # starting a private one; "" = start one sized to this machine.
+    ray_address: str = ""
+    # Client faults (fedforget.faults): a client that fails or sends no reply within
+    # client_timeout_s is retried once, then left out of the round; a round needs
+    # min_clients_fraction of its clients (one float, or per phase); a forget client that
+    # missed unlearning rounds gets up to makeup_rounds extra ones. faults: injection (tests).
+    client_timeout_s: float = field(default=600.0, metadata=_pos())
+    min_clients_fraction: float | MinClientsFraction = field(default=0.5, metadata=_check(
+        lambda v: isinstance(v, MinClientsFraction) or 0 <= v <= 1, "a float in [0, 1] or a mapping of phase -> float"))
+    makeup_rounds: int = field(default=3, metadata=_nonneg())
+    faults: tuple[FaultInjection, ...] = ()
+    # Checkpoint the global model and the run's position every N rounds (0 = at phase
+    # ends only); ``fedforget run --resume`` continues from the last one.
+    checkpoint_every: int = field(default=5, metadata=_nonneg())
 
 
 @dataclass(frozen=True)
@@ -424,6 +478,20 @@ def _validate_experiment(cfg: ExperimentConfig, where: str) -> None:
                 f"deletion.requests[{i}].client must be a client index in [0, {n - 1}] "
                 f"(partition.num_clients={n}), got {r.client}"
             )
+    for i, r in enumerate(cfg.deletion.requests):
+        if r.at_round > cfg.training.rounds:
+            raise ConfigError(
+                f"deletion.requests[{i}].at_round must be -1 (after training) or a round in "
+                f"[0, {cfg.training.rounds}] (training.rounds={cfg.training.rounds}), got {r.at_round}"
+            )
+    d = cfg.deletion
+    if d.policy == "batched" and d.batch_every <= 0 and d.batch_pending <= 0:
+        raise ConfigError(
+            "deletion.policy 'batched' needs deletion.batch_every (rounds) or deletion.batch_pending "
+            "(requests) > 0, got neither"
+        )
+    if d.stream.rate > 0 and d.stream.mix_samples + d.stream.mix_class + d.stream.mix_client <= 0:
+        raise ConfigError("deletion.stream.mix_samples + mix_class + mix_client must be > 0, got 0")
     whole = {r.client for r in cfg.deletion.requests if r.granularity == "client"}
     if len(whole) >= n:
         raise ConfigError(
