@@ -73,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "compare":
             from fedforget.config import load_config
 
-            ccfg = load_config(args.config, args.overrides)  # fails before any work starts
+            from fedforget.validate import validate_experiment
+
+            ccfg = validate_experiment(load_config(args.config, args.overrides))  # fails before any work starts
             cout = Path(args.out) if args.out else Path("runs") / ccfg.name
             from fedforget.compare import markdown_table
             from fedforget.runtime.compare import run_compare
@@ -85,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "validate":
             from fedforget.config import load_config
 
-            print(load_config(args.config, args.overrides).to_yaml(), end="")
+            from fedforget.validate import validate_experiment
+
+            print(validate_experiment(load_config(args.config, args.overrides)).to_yaml(), end="")
             return 0
         if args.cmd == "report":
             from fedforget.report import write_report
@@ -94,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from fedforget.config import load_config
 
-        cfg = load_config(args.config, args.overrides)  # fails before any work starts
+        from fedforget.validate import validate_experiment
+
+        cfg = validate_experiment(load_config(args.config, args.overrides))  # fails before any work starts
         out = Path(args.out) if args.out else Path("runs") / cfg.name
         from fedforget.runtime import run_experiment
 

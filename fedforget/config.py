@@ -56,15 +56,29 @@ def _unit_closed() -> dict[str, Any]:
 class DataConfig:
     """Where the samples come from and how they are split into client/test/non-member data."""
 
-    name: Literal["digits", "synthetic", "huggingface"] = "digits"
+    name: Literal["digits", "synthetic", "synthetic_images", "synthetic_text", "huggingface", "local"] = "digits"
     # Hugging Face dataset id (name == "huggingface"), loaded through flwr-datasets.
     hf_dataset: str = ""
     hf_split: str = "train"
     hf_max_samples: int = field(default=0, metadata=_nonneg())  # 0 = all
-    # Synthetic generator (tests): Gaussian class blobs.
+    # Synthetic generators (tests, offline pipelines): Gaussian class blobs (synthetic),
+    # class-patterned images of image_shape (synthetic_images), token sequences (synthetic_text).
     synthetic_samples: int = field(default=1000, metadata=_pos("int"))
     synthetic_features: int = field(default=20, metadata=_pos("int"))
     synthetic_classes: int = field(default=4, metadata=_check(lambda v: v >= 2, "an int >= 2"))
+    image_shape: tuple[int, ...] = field(default=(3, 32, 32), metadata=_check(
+        lambda v: len(v) == 3 and min(v) > 0, "a list of 3 ints > 0 (channels, height, width)"))
+    # Text (synthetic_text, and Hugging Face datasets with a text column: hashed word tokens).
+    vocab_size: int = field(default=1000, metadata=_check(lambda v: v >= 4, "an int >= 4"))
+    text_length: int = field(default=32, metadata=_pos("int"))
+    # Local files (name == "local"): an ImageFolder-style tree (<path>/<class>/<image>), a
+    # .npz file or device folder holding data.npz (x, y[, ids, num_classes]), or a Parquet file.
+    path: str = ""
+    # Normalisation of the features: none, standard (per-channel mean/std of the training
+    # pool), or the given per-channel mean/std (e.g. CIFAR-10's), applied to every split.
+    normalize: Literal["none", "standard"] = "none"
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = field(default=(), metadata=_check(lambda v: all(s > 0 for s in v), "a list of floats > 0"))
     test_fraction: float = field(default=0.2, metadata=_unit_open())
     nonmember_fraction: float = field(default=0.1, metadata=_unit_open())
 
@@ -80,10 +94,29 @@ class PartitionConfig:
     min_partition_size: int = field(default=10, metadata=_nonneg())
 
 
+def _hidden_ok(v: Any) -> bool:
+    return all(h > 0 for h in v) and len(v) > 0 if isinstance(v, tuple) else v > 0
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    name: Literal["mlp", "cnn"] = "mlp"
-    hidden: int = field(default=128, metadata=_pos("int"))
+    """``name``: a registered model (fedforget.models: mlp, cnn, lenet5, resnet18,
+    text_transformer, ...) or ``"package.module:factory"``, a function
+    ``(input_shape, num_classes) -> torch.nn.Module``. Names are checked by
+    :func:`fedforget.validate.validate_experiment` (the layer that knows the registry)."""
+
+    name: str = "mlp"
+    hidden: int | tuple[int, ...] = field(default=128, metadata=_check(_hidden_ok, "an int > 0 or a list of ints > 0"))
+    # resnet18: normalisation layers (GroupNorm by default: BatchNorm statistics are a
+    # known problem under FedAvg), GroupNorm groups, base width (64 in the paper).
+    norm: Literal["group", "batch", "none"] = "group"
+    norm_groups: int = field(default=2, metadata=_pos("int"))
+    width: int = field(default=64, metadata=_pos("int"))
+    # text_transformer: vocabulary (>= data.vocab_size), embedding size, heads, encoder layers.
+    vocab_size: int = field(default=1000, metadata=_check(lambda v: v >= 4, "an int >= 4"))
+    embed_dim: int = field(default=64, metadata=_pos("int"))
+    heads: int = field(default=4, metadata=_pos("int"))
+    layers: int = field(default=1, metadata=_check(lambda v: 1 <= v <= 4, "an int in [1, 4]"))
 
 
 @dataclass(frozen=True)
@@ -305,6 +338,8 @@ class RuntimeConfig:
     # Checkpoint the global model and the run's position every N rounds (0 = at phase
     # ends only); ``fedforget run --resume`` continues from the last one.
     checkpoint_every: int = field(default=5, metadata=_nonneg())
+    # Seeds of a multi-seed comparison (fedforget compare --seeds 0,1,2); () = just ``seed``.
+    seeds: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -504,34 +539,15 @@ def _validate_experiment(cfg: ExperimentConfig, where: str) -> None:
             "data.test_fraction + data.nonmember_fraction must be < 0.9 to leave training data, "
             f"got {cfg.data.test_fraction + cfg.data.nonmember_fraction:g}"
         )
-    # Registered names are checked here too, so a typo fails before any work starts.
-    from fedforget.combiners import COMBINERS
-    from fedforget.evaluation.attacks import ATTACKS
-
-    def _known(reg: Any, name: str, path: str) -> None:
-        if name not in reg:
-            raise ConfigError(f"{path} must be one of {', '.join(reg.names())}, got {name!r}")
-
-    from fedforget.unlearning.procedure import method_names, resolve_procedure
-
-    if cfg.unlearning.method not in method_names():
-        raise ConfigError(f"unlearning.method must be one of {', '.join(method_names())}, got {cfg.unlearning.method!r}")
-    _known(COMBINERS, cfg.unlearning.combiner, "unlearning.combiner")
-    for i, a in enumerate(cfg.evaluation.attacks):
-        _known(ATTACKS, a, f"evaluation.attacks[{i}]")
-        if ATTACKS.get(a).needs_shadows and cfg.evaluation.shadow_models < 2:
-            raise ConfigError(
-                f"evaluation.attacks[{i}] {a!r} needs shadow models: evaluation.shadow_models must be "
-                f"an int >= 2 (8 or more recommended), got {cfg.evaluation.shadow_models}"
-            )
-    proc = resolve_procedure(cfg.unlearning.method)
-    for i, r in enumerate(cfg.deletion.requests):
-        if r.granularity not in proc.granularities:
-            raise ConfigError(
-                f"deletion.requests[{i}].granularity {r.granularity!r} is not supported by "
-                f"unlearning.method {cfg.unlearning.method!r} (supports: {', '.join(sorted(proc.granularities))})"
-            )
-    proc.validate(cfg)
+    # Registered names (methods, combiners, attacks, models) are checked by
+    # fedforget.validate.validate_experiment, the layer that knows the registries.
+    if cfg.data.name == "local" and not cfg.data.path:
+        raise ConfigError("data.path must name a folder, .npz or .parquet file when data.name is 'local'")
+    if len(cfg.data.mean) != len(cfg.data.std):
+        raise ConfigError(
+            f"data.mean and data.std must have one value per channel each, got {len(cfg.data.mean)} and "
+            f"{len(cfg.data.std)} values"
+        )
     _validate_compare(cfg)
     sp = cfg.compression.sparsity
     if sp.target > 0:

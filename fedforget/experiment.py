@@ -34,6 +34,7 @@ from fedforget.runloop import PhaseRecord, RoundLoop
 from fedforget.seeding import derive_seed, np_rng
 from fedforget.training import accuracy_counts, predict_logits
 from fedforget.unlearning.procedure import Procedure, resolve_procedure
+from fedforget.validate import validate_experiment
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ RESULTS_VERSION = 1
 
 class Experiment:
     def __init__(self, cfg: ExperimentConfig, fed: Federation, out_dir: str | Path) -> None:
-        self.cfg = cfg
+        self.cfg = validate_experiment(cfg)  # registered names, before any work
         self.fed = fed
         self.out = Path(out_dir)
         self.root = cfg.runtime.seed

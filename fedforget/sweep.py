@@ -30,6 +30,7 @@ import yaml
 from fedforget.config import ExperimentConfig, config_from_dict
 from fedforget.errors import ConfigError
 from fedforget.io import atomic_write_json
+from fedforget.validate import validate_experiment
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,8 @@ def load_sweep(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) ->
             data = dict(base)
             data["compare"] = {"methods": methods}
             data["name"] = f"{base.get('name', 'sweep')}"
-            cfg = config_from_dict(data, [*sets, f"compression.quantization.bits={b}", f"compression.sparsity.target={s}"])
+            cfg = validate_experiment(config_from_dict(
+                data, [*sets, f"compression.quantization.bits={b}", f"compression.sparsity.target={s}"]))
             cells.append(Cell(int(b), float(s), cfg))
     return cells
 

@@ -69,7 +69,7 @@ def train_or_load_shadows(
         log.info("LiRA: %d shadow federations loaded from cache %s", k_total, where)
         return split_stacked(load_npz(ckpt), k_total), {**info, "cached": True, "time_s": 0.0}
 
-    from fedforget.experiment import RoundLoop  # lazy: experiment imports this package
+    from fedforget.runloop import RoundLoop  # not from experiment (which imports this package)
 
     root = cfg.runtime.seed
     tc = cfg.training

@@ -13,11 +13,13 @@ from typing import Any
 from fedforget.config import ExperimentConfig
 from fedforget.errors import FedForgetError
 from fedforget.runtime.simulation import _state_root, backend_config
+from fedforget.validate import validate_experiment
 
 log = logging.getLogger(__name__)
 
 
 def run_compare(cfg: ExperimentConfig, out_dir: str | Path) -> dict[str, Any]:
+    validate_experiment(cfg)  # registered names of every row, before any work
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     state_root = _state_root(cfg, out)

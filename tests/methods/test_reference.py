@@ -21,6 +21,7 @@ import pytest
 from fedforget.config import config_from_dict
 from fedforget.errors import ConfigError
 from fedforget.unlearning.procedure import method_names, resolve_procedure
+from fedforget.validate import validate_experiment
 from tests.conftest import TINY, tiny_config
 
 MARGIN = 0.15  # test accuracy may drop at most this much below the original's
@@ -82,10 +83,10 @@ def test_granularity_contract(method: str) -> None:
         d["deletion"] = {**TINY["deletion"], "requests": reqs}
         d["unlearning"] = {**TINY["unlearning"], "method": method}
         if gran in supported:
-            config_from_dict(d)
+            validate_experiment(config_from_dict(d))
         else:
             with pytest.raises(ConfigError, match=f"not supported by unlearning.method '{method}'"):
-                config_from_dict(d)
+                validate_experiment(config_from_dict(d))
 
 
 def test_unknown_method_lists_known_names() -> None:
