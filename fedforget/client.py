@@ -12,6 +12,7 @@ signals.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,14 @@ Scalars = dict[str, Any]
 ACTIONS = ("setup", "fit", "delete", "unlearn", "evaluate")
 
 
+@functools.lru_cache(maxsize=8)
+def _parse_config(text: str) -> ExperimentConfig:
+    """Parse + validate a config text once per process: a long-lived client process
+    (a Ray actor) reads the same config on every message; the file stays the source of
+    truth (its text is the cache key), so a fresh process per message still works."""
+    return load_config_text(text)
+
+
 class ClientWorker:
     """``data_dir`` (deployment): read this client's samples and its deletion request
     from a device folder (:mod:`fedforget.data.local`) instead of deriving them from the
@@ -66,7 +75,7 @@ class ClientWorker:
                 f"client {self.partition_id} has no experiment state in {self.state_dir}; "
                 "the server must send 'setup' first"
             )
-        return load_config_text(self._config_path.read_text())
+        return _parse_config(self._config_path.read_text())
 
     def _data(self, cfg: ExperimentConfig) -> FederatedData:
         return build_federated_data(cfg)
@@ -123,7 +132,7 @@ class ClientWorker:
 
     def on_setup(self, arrays: Arrays, config: Scalars) -> tuple[Arrays, Scalars]:
         text = str(config["experiment"])
-        cfg = load_config_text(text)  # validate before persisting
+        cfg = _parse_config(text)  # validate before persisting
         atomic_write_text(self._config_path, text)
         self._forget_path.unlink(missing_ok=True)  # a new experiment starts with no deletion
         n = len(self._local(cfg))
