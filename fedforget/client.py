@@ -27,6 +27,7 @@ from fedforget.data.federation import FederatedData, build_federated_data
 from fedforget.errors import FedForgetError
 from fedforget.evaluation import federated as mia_fed
 from fedforget.evaluation.attacks.base import signals
+from fedforget.faults import apply_injected
 from fedforget.io import atomic_save_npz, atomic_write_text, load_npz
 from fedforget.models import build_model
 from fedforget.params import flat_params, get_arrays, set_arrays
@@ -142,6 +143,7 @@ class ClientWorker:
         """The deletion request is known only here; the server learns its size alone."""
         cfg = self.config()
         if self.data_dir is not None:  # the request was made on the device (forget.json)
+        apply_injected(config)  # tests: runtime.faults (fedforget.faults)
             from fedforget.data.local import resolve_forget_request
 
             local = self._local(cfg)

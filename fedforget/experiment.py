@@ -25,6 +25,12 @@ from fedforget.config import ExperimentConfig
 from fedforget.data.federation import build_federated_data
 from fedforget.evaluation.metrics import param_distance
 from fedforget.evaluation.server import FederatedMIA
+from fedforget.faults import (
+    FaultPolicy,
+    FaultTolerantFederation,
+    PendingDeletions,
+    UnservedDeletionError,
+)
 from fedforget.federation import Arrays, Federation, Scalars
 from fedforget.io import atomic_write_json, atomic_write_text
 from fedforget.models import build_model
@@ -59,8 +65,15 @@ class Experiment:
         # Compressed clients (fedforget.compression): payloads travel encoded and the
         # server masks / re-quantizes after every aggregation. Identity when it is off.
         self.compressor = compressor_for(cfg, data.test.input_shape, data.test.num_classes)
-        self.fed = self.compressor.wrap(fed)
+        # Client faults (fedforget.faults): retry once, leave out, minimum fraction per
+        # phase; forget clients that miss unlearning rounds are owed make-up rounds.
+        self.faults = FaultTolerantFederation(fed, FaultPolicy.from_config(cfg))
+        self.pending = PendingDeletions()
+        self._makeup = False
+        self._unlearn_conf: Scalars = {}
+        self.fed = self.compressor.wrap(self.faults)
         self.loop = RoundLoop(self.fed, self.out, self._eval_round, cfg.evaluation.every_round)
+        self.loop.row_fields.append(self.faults.take_missing)
         # The unlearning method's server side (see fedforget.unlearning.procedure) and
         # the context it works in: participants, the initial model, a storage folder.
         self.procedure: Procedure = resolve_procedure(cfg.unlearning.method)(cfg)
@@ -185,6 +198,11 @@ class Experiment:
             for p in sorted(set(fs) | set(rs))
         }
         replies = self.fed.send("unlearn", reqs)
+        # A forget client that did not deliver owes a round (served by serve_pending).
+        asked = [p for p in fs if self.n_forget.get(p, 0) > 0]
+        delivered = {p for p, (a, _) in replies.items() if "forget_update" in a}
+        self.pending.record(asked, delivered, self.faults.missing, makeup=self._makeup)
+        self._unlearn_conf = dict(extra_conf or {})
         fupd = [
             (torch.from_numpy(np.asarray(a["forget_update"])), float(m["n_forget"]))
             for a, m in replies.values() if "forget_update" in a
@@ -209,7 +227,7 @@ class Experiment:
 
     def unlearn_step(
         self, combiner: str | None = None, objective: str | None = None, seed_key: str = "unlearn",
-        extra_conf: Scalars | None = None,
+        extra_conf: Scalars | None = None, forgetters: list[int] | None = None,
     ) -> Callable[[int, Arrays], tuple[Arrays, dict[str, Any]]]:
         """One unlearning round per call: :meth:`collect_unlearn`, combine with the
         registered ``combiner`` (default ``unlearning.combiner``), apply with ``server_lr``."""
@@ -220,7 +238,10 @@ class Experiment:
             conf["objective"] = objective
 
         def step(r: int, arrays: Arrays) -> tuple[Arrays, dict[str, Any]]:
-            fupd, retain = self.collect_unlearn(arrays, derive_seed(self.root, seed_key, r), extra_conf=conf)
+            fupd, retain = self.collect_unlearn(arrays, derive_seed(self.root, seed_key, r), extra_conf=conf,
+                                                forgetters=forgetters)
+            if not fupd and self.pending.pending():  # every forget client missed: made up later
+                return arrays, {"update_norm": 0.0}
             update = comb.combine(fupd, retain, mask=self.compressor.flat_mask(arrays))
             extra: dict[str, Any] = {"update_norm": float(update.norm())}
             if retain is not None and retain.numel():
@@ -236,6 +257,30 @@ class Experiment:
         return step
 
     _unlearn_step = unlearn_step  # old name
+
+    def serve_pending(self, arrays: Arrays) -> Arrays:
+        """Make-up unlearning rounds (phase ``unlearn_makeup``) for forget clients that
+        missed unlearning rounds, until every pending deletion is served; after
+        ``runtime.makeup_rounds`` rounds, :class:`UnservedDeletionError` names the request."""
+        done = 0
+        while owed := self.pending.pending():
+            if done >= self.cfg.runtime.makeup_rounds:
+                err = self.pending.unserved_error(self.cfg, done)
+                self.deletion_failed(err)
+                raise err
+            log.warning("forget client(s) %s missed unlearning rounds: make-up round %d", owed, done + 1)
+            step = self.unlearn_step(seed_key="unlearn-makeup", extra_conf=self._unlearn_conf, forgetters=owed)
+            self._makeup = True
+            try:
+                arrays = self.loop.round("unlearn_makeup", done, arrays, step, evaluate=True)
+            finally:
+                self._makeup = False
+            done += 1
+        return arrays
+
+    def deletion_failed(self, err: UnservedDeletionError) -> None:
+        """Hook: a deletion request could not be served (the run ends with ``err``)."""
+        log.error("%s", err)
 
     def recover(self, arrays: Arrays, phase: str = "recover") -> Arrays:
         """``unlearning.recovery_rounds`` FedAvg rounds on the retain clients."""
@@ -302,6 +347,7 @@ class Experiment:
         """Run the method's procedure; its cost is the sum of the phases it ran."""
         before = {k: PhaseRecord(v.time_s, v.bytes_down, v.bytes_up, v.rounds) for k, v in self.loop.phases.items()}
         arrays = self.procedure.unlearn(self, original)
+        arrays = self.serve_pending(arrays)  # no-op unless a forget client missed rounds
         rec = PhaseRecord()
         for k, v in self.loop.phases.items():
             b = before.get(k, PhaseRecord())
@@ -366,6 +412,8 @@ class Experiment:
                 "final_evaluation": {"time_s": eval_s},
             },
             "total_time_s": time.perf_counter() - t_start,
+            "faults": {**self.faults.summary(), "makeup_rounds": self.loop.phases.get("unlearn_makeup", PhaseRecord()).rounds,
+                       "requests_lost": 0},  # a request that cannot be served raises instead
         }
         atomic_write_json(self.out / "roc.json", self._roc)
         atomic_write_json(self.out / "results.json", results)

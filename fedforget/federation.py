@@ -8,6 +8,8 @@ over Flower's Grid (simulation or deployment); :class:`InProcessFederation` call
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,6 +17,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from fedforget.client import ClientWorker
+from fedforget.errors import ConfigError, DataError
+from fedforget.faults import Exchange
+
+log = logging.getLogger(__name__)
 
 Arrays = dict[str, np.ndarray]
 Scalars = dict[str, Any]
@@ -60,11 +66,32 @@ class InProcessFederation:
         return list(self.workers)
 
     def send(self, action: str, requests: dict[int, tuple[Arrays, Scalars]]) -> dict[int, tuple[Arrays, Scalars]]:
-        out = {}
+        return {p: self._one(p, action, arrays, cfg) for p, (arrays, cfg) in requests.items()}
+
+    def _one(self, p: int, action: str, arrays: Arrays, cfg: Scalars) -> tuple[Arrays, Scalars]:
+        self.traffic.sent += arrays_nbytes(arrays)
+        self.traffic.messages += 1
+        reply = self.workers[p].handle(action, {k: np.array(v) for k, v in arrays.items()}, dict(cfg))
+        self.traffic.received += arrays_nbytes(reply[0])
+        self.traffic.messages += 1
+        return reply
+
+    def exchange(self, action: str, requests: dict[int, tuple[Arrays, Scalars]], timeout_s: float | None) -> Exchange:
+        """Like :meth:`send`, but a client that raises, or answers after ``timeout_s``
+        (its late reply is dropped), is reported in ``failures`` (fedforget.faults)."""
+        ex = Exchange()
         for p, (arrays, cfg) in requests.items():
-            self.traffic.sent += arrays_nbytes(arrays)
-            reply = self.workers[p].handle(action, {k: np.array(v) for k, v in arrays.items()}, dict(cfg))
-            self.traffic.received += arrays_nbytes(reply[0])
-            self.traffic.messages += 2
-            out[p] = reply
-        return out
+            t0 = time.monotonic()
+            try:
+                reply = self._one(p, action, arrays, cfg)
+            except (ConfigError, DataError):  # bad input, the same on every client: not a fault
+                raise
+            except Exception as e:  # noqa: BLE001 - a client's failure is reported, not raised
+                log.debug("client %d failed on %r", p, action, exc_info=True)
+                ex.failures[p] = f"{type(e).__name__}: {e}"
+            else:
+                ex.replies[p] = reply
+            if timeout_s is not None and time.monotonic() - t0 > timeout_s:  # late: the reply is dropped
+                ex.replies.pop(p, None)
+                ex.failures[p] = f"no reply within {timeout_s:g}s"
+        return ex

@@ -53,6 +53,9 @@ class RoundLoop:
     global_round: int = 0
     phases: dict[str, PhaseRecord] = field(default_factory=dict)
     hooks: list[Callable[[str, int, Arrays, dict[str, Any]], None]] = field(default_factory=list)
+    # Extra fields of every metrics row, taken after the round (e.g. the clients a fault
+    # left out: fedforget.faults.FaultTolerantFederation.take_missing).
+    row_fields: list[Callable[[], dict[str, Any]]] = field(default_factory=list)
 
     def run(self, phase: str, rounds: int, arrays: Arrays, step: Step, *, start: int = 0,
             evaluate_last: bool = True) -> Arrays:
@@ -84,6 +87,8 @@ class RoundLoop:
         }
         if evaluate:
             row.update(self.evaluate(arrays))
+        for fields in self.row_fields:
+            row.update(fields())
         append_jsonl(self.out_dir / "metrics.jsonl", row)
         log.info("[%s %d/%s] %s", phase, r + 1, total or "?", _progress(row))
         for hook in self.hooks:

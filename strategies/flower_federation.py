@@ -17,6 +17,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
 from fedforget.errors import FedForgetError
+from fedforget.faults import Exchange
 from fedforget.federation import Arrays, Scalars, Traffic
 
 log = logging.getLogger(__name__)
@@ -73,13 +74,13 @@ class FlowerFederation:
         if missing:
             raise FedForgetError(f"no SuperNode holds partitions {missing}; partition-ids must be 0..{expected_nodes - 1}")
 
-    def _send_and_receive(self, msgs: list[Message]) -> list[Message]:
+    def _send_and_receive(self, msgs: list[Message], timeout: float | None = None) -> list[Message]:
         """``Grid.send_and_receive`` with an adaptive pull interval: Flower's sleeps a
         fixed ``pull_interval`` (0.1 s in simulation) between pulls, which dominated a
         round of small clients (docs/performance.md). Here the wait starts at
         ``POLL_MIN_S`` and grows to ``POLL_MAX_S`` while no reply comes."""
         ids = set(self.grid.push_messages(msgs))
-        end = time.monotonic() + self.timeout_s
+        end = time.monotonic() + (self.timeout_s if timeout is None else timeout)
         out: list[Message] = []
         wait = POLL_MIN_S
         while ids and time.monotonic() < end:
@@ -96,26 +97,55 @@ class FlowerFederation:
     def partitions(self) -> list[int]:
         return sorted(self.node_of)
 
-    def _exchange(self, action: str, by_node: dict[int, tuple[Arrays, Scalars]]) -> dict[int, tuple[Arrays, Scalars]]:
+    def _exchange(self, action: str, by_node: dict[int, tuple[Arrays, Scalars]], failures: dict[int, str] | None = None,
+                  timeout: float | None = None) -> dict[int, tuple[Arrays, Scalars]]:
+        """Replies by node. A node that fails or does not answer raises, or with a
+        ``failures`` dict is recorded there (node -> why; fedforget.faults)."""
         mtype = f"{CATEGORY[action]}.{action}"
         msgs = []
         for node, (arrays, cfg) in by_node.items():
             content = to_record(arrays, cfg)
             self.traffic.sent += payload_bytes(content)
             msgs.append(Message(content=content, dst_node_id=node, message_type=mtype))
-        replies = self._send_and_receive(msgs)
+        replies = self._send_and_receive(msgs, timeout)
         out: dict[int, tuple[Arrays, Scalars]] = {}
         for rep in replies:
             node = rep.metadata.src_node_id
             if rep.has_error():
-                raise FedForgetError(f"client on node {node} failed on {mtype!r}: {rep.error.reason}")
+                if failures is None:
+                    raise FedForgetError(f"client on node {node} failed on {mtype!r}: {rep.error.reason}")
+                failures[node] = f"client failed on {mtype!r}: {rep.error.reason}"
+                continue
             self.traffic.received += payload_bytes(rep.content)
             out[node] = from_record(rep.content)
         self.traffic.messages += len(msgs) + len(replies)
-        if len(out) != len(by_node):
-            lost = sorted(set(by_node) - set(out))
+        lost = sorted(set(by_node) - set(out) - set(failures or {}))
+        if lost and failures is None:
             raise FedForgetError(f"no reply to {mtype!r} from nodes {lost} within {self.timeout_s:.0f}s")
+        for n in lost:
+            failures[n] = f"no reply within {self.timeout_s if timeout is None else timeout:g}s"  # type: ignore[index]
         return out
+
+    def exchange(self, action: str, requests: dict[int, tuple[Arrays, Scalars]], timeout_s: float | None) -> Exchange:
+        """Like :meth:`send`, reporting failed or silent clients instead of raising. After
+        a failure, SuperNodes that (re)connected since are mapped to their partitions, so
+        that the retry reaches a restarted SuperNode under its new node id."""
+        part_of = {n: p for p, n in self.node_of.items()}
+        failures: dict[int, str] = {}
+        replies = self._exchange(action, {self.node_of[p]: req for p, req in requests.items()}, failures, timeout_s)
+        if failures:
+            self._remap_nodes(timeout_s)
+        return Exchange({part_of[n]: rep for n, rep in replies.items()}, {part_of[n]: w for n, w in failures.items()})
+
+    def _remap_nodes(self, timeout_s: float | None) -> None:
+        new = [n for n in self.grid.get_node_ids() if n not in set(self.node_of.values())]
+        if not new:
+            return
+        failures: dict[int, str] = {}
+        for node, (_, m) in self._exchange("partition", {n: ({}, {}) for n in new}, failures, timeout_s).items():
+            p = int(m["partition_id"])
+            log.warning("partition %d is now served by SuperNode %d (was %s)", p, node, self.node_of.get(p))
+            self.node_of[p] = node
 
     def send(self, action: str, requests: dict[int, tuple[Arrays, Scalars]]) -> dict[int, tuple[Arrays, Scalars]]:
         by_node = {self.node_of[p]: req for p, req in requests.items()}

@@ -79,6 +79,7 @@ class RoundsProcedure(Procedure):
     def unlearn(self, ctx: Experiment, original: Arrays) -> Arrays:
         uc = self.cfg.unlearning
         arrays = ctx.loop.run("unlearn", uc.rounds, original, ctx.unlearn_step())
+        arrays = ctx.serve_pending(arrays)  # forget clients that missed rounds, before recovery
         return ctx.recover(arrays)
 
 
