@@ -1,0 +1,14 @@
+"""Verifiable deletion: client commitments to forget sets, hash chains of the unlearning
+rounds, server-signed receipts and (optional extra ``zk``) zero-knowledge proofs of the
+forgetting evidence. One module per concern:
+
+* :mod:`~fedforget.receipts.commitment` -- salted Merkle root over a client's forget samples
+  (computed on the client; the salt never leaves it);
+* :mod:`~fedforget.receipts.chain` -- the hash chain model before -> each round -> model after;
+* :mod:`~fedforget.receipts.signing` -- Ed25519 key pair of the server and signatures;
+* :mod:`~fedforget.receipts.receipt` -- build and verify a receipt;
+* :mod:`~fedforget.receipts.zk` -- ezkl proofs of a model's outputs on committed samples;
+* :mod:`~fedforget.receipts.records` -- what the experiment calls: ledger + receipts.
+
+See docs/verifiable-deletion.md for what each part proves and what it does not.
+"""
