@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     from fedforget.runtime.deploy import add_deploy_parser
 
     add_deploy_parser(sub)
+    from fedforget.receipts.commands import add_parsers as add_receipt_parsers
+
+    add_receipt_parsers(sub)  # fedforget ledger | verify
     return p
 
 
@@ -62,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
             from fedforget.runtime.deploy import deploy_main
 
             return deploy_main(args)
+        if args.cmd in ("ledger", "verify"):
+            from fedforget.receipts.commands import main as receipts_main
+
+            return receipts_main(args)
         if args.cmd == "sweep":
             from fedforget.sweep import load_sweep, run_sweep
 

@@ -154,7 +154,13 @@ class ClientWorker:
             fids = fd.forget[self.partition_id]
             n_local = len(fd.partitions[self.partition_id])
         atomic_save_npz(self._forget_path, {"ids": fids})
-        return {}, {"n_forget": len(fids), "n_retain": n_local - len(fids)}
+        out: Scalars = {"n_forget": len(fids), "n_retain": n_local - len(fids)}
+        if len(fids):  # salted Merkle root of the forget set (fedforget.receipts); the salt stays here
+            from fedforget.receipts.device import commit_forget_set
+
+            key = "delete-" + str(config.get("current") or "all").replace(",", "-")
+            out.update(commit_forget_set(self.data_dir or self.state_dir, self._local(cfg).select_ids(fids), key))
+        return {}, out
 
     def on_fit(self, arrays: Arrays, config: Scalars) -> tuple[Arrays, Scalars]:
         """Local FedAvg training. ``phase``: ``train`` uses all local data; ``retrain`` and

@@ -36,6 +36,7 @@ from fedforget.io import atomic_write_json, atomic_write_text
 from fedforget.models import build_model
 from fedforget.params import flat_params, get_arrays, set_arrays, set_flat_params, weighted_average
 from fedforget.projection import max_abs_cosine
+from fedforget.receipts.records import DeletionRecords
 from fedforget.runloop import PhaseRecord, RoundLoop
 from fedforget.seeding import derive_seed, np_rng
 from fedforget.training import accuracy_counts, predict_logits
@@ -74,6 +75,9 @@ class Experiment:
         self.fed = self.compressor.wrap(self.faults)
         self.loop = RoundLoop(self.fed, self.out, self._eval_round, cfg.evaluation.every_round)
         self.loop.row_fields.append(self.faults.take_missing)
+        # Deletion ledger + receipts (fedforget.receipts.records): model hashes of every round.
+        self.records = DeletionRecords(self.out)
+        self.loop.hooks.append(self.records.round_hook)
         # The unlearning method's server side (see fedforget.unlearning.procedure) and
         # the context it works in: participants, the initial model, a storage folder.
         self.procedure: Procedure = resolve_procedure(cfg.unlearning.method)(cfg)
@@ -281,6 +285,7 @@ class Experiment:
     def deletion_failed(self, err: UnservedDeletionError) -> None:
         """Hook: a deletion request could not be served (the run ends with ``err``)."""
         log.error("%s", err)
+        self.records.on_failed(str(err))  # the ledger entry says why
 
     def recover(self, arrays: Arrays, phase: str = "recover") -> Arrays:
         """``unlearning.recovery_rounds`` FedAvg rounds on the retain clients."""
@@ -319,6 +324,7 @@ class Experiment:
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "metrics.jsonl").unlink(missing_ok=True)
         atomic_write_text(self.out / "config.yaml", self.cfg.to_yaml())
+        self.records.start()  # <out>/ledger.sqlite (kept with its pending requests when resuming)
         self._eval_time = 0.0
         self._roc = {}
 
@@ -346,6 +352,7 @@ class Experiment:
     def unlearn(self, original: Arrays) -> tuple[Arrays, PhaseRecord]:
         """Run the method's procedure; its cost is the sum of the phases it ran."""
         before = {k: PhaseRecord(v.time_s, v.bytes_down, v.bytes_up, v.rounds) for k, v in self.loop.phases.items()}
+        self.records.on_unlearning(original, self.cfg.unlearning.method)  # ledger: pending requests -> unlearning
         arrays = self.procedure.unlearn(self, original)
         arrays = self.serve_pending(arrays)  # no-op unless a forget client missed rounds
         rec = PhaseRecord()

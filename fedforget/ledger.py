@@ -210,6 +210,20 @@ class Ledger:
                      {"model_hash_after": model_hash_after, "evidence": _dumps(evidence), "served_round": int(served_round)},
                      {"model_hash_after": model_hash_after, "served_round": int(served_round)})
 
+    def add_evidence(self, request_id: str, evidence: dict[str, Any]) -> None:
+        """Evidence computed after the request was served (e.g. the run's final evaluation
+        against the retrained model), merged into the entry's evidence; status stays ``served``."""
+        with self._tx() as db:
+            row = db.execute("SELECT status, evidence FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+            if row is None or row["status"] != "served":
+                raise LedgerError(f"deletion request {request_id!r} is not served; evidence is added to served requests only")
+            merged = {**(json.loads(row["evidence"]) if row["evidence"] else {}), **evidence}
+            at = _now()
+            seq = db.execute("INSERT INTO events (request_id, status, at, data) VALUES (?, 'served', ?, ?)",
+                             (request_id, at, _dumps({"evidence_added": sorted(evidence)}))).lastrowid
+            db.execute("UPDATE requests SET evidence = ?, updated_at = ?, last_event = ? WHERE request_id = ?",
+                       (_dumps(merged), at, seq, request_id))
+
     def failed(self, request_id: str, reason: str) -> None:
         self._change(request_id, "failed", {"reason": str(reason)}, {"reason": str(reason)})
 

@@ -15,13 +15,25 @@ from typing import Any
 import numpy as np
 
 from fedforget.data.datasets import ArrayData
-from fedforget.receipts.commitment import CommitmentError, commit, save_secret
+from fedforget.receipts.commitment import (
+    COMMIT_DIR,
+    CommitmentError,
+    commit,
+    load_secret,
+    save_secret,
+)
 
 
 def commit_forget_set(device_dir: str | Path, forget: ArrayData, key: str) -> dict[str, Any]:
     """Commit to ``forget`` (salted Merkle root), keep the salt in ``device_dir`` and return
     what the client sends to the server: ``commit_key``, ``commit_root``, ``commit_count``."""
-    c = commit(forget.x, forget.y, forget.ids, key)
+    salt = None
+    old = Path(device_dir) / COMMIT_DIR / f"{key}.json"
+    if old.exists():  # told again about the same request (final evaluation, resume): same commitment
+        prev = load_secret(old)
+        if sorted(prev["ids"]) == sorted(int(i) for i in forget.ids):
+            salt = prev["salt"]
+    c = commit(forget.x, forget.y, forget.ids, key, salt)
     save_secret(device_dir, c, forget.ids)
     return {"commit_key": c.key, "commit_root": c.root, "commit_count": c.count}
 

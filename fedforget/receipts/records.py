@@ -1,23 +1,22 @@
 """What the experiment calls to keep the deletion ledger and issue receipts.
 
-The run loop needs five calls, each a no-op when nothing is pending:
+The run calls, each a no-op when nothing is pending:
 
-* :meth:`DeletionRecords.start` -- once, when the output folder is prepared (``fresh``:
-  a new run moves an older ledger and its receipts aside, never deletes them);
-* :meth:`~DeletionRecords.on_round` -- every metrics row of the round loop (records the
-  global model's hash, the links of the hash chains);
-* :meth:`~DeletionRecords.on_request_received` -- when clients have answered a deletion
-  request (their sizes and commitments), before any unlearning;
-* :meth:`~DeletionRecords.on_unlearning` -- unlearning of the pending requests starts
-  from a model;
+* :meth:`DeletionRecords.start` -- when the output folder is prepared;
+* :meth:`~DeletionRecords.round_hook` -- a RoundLoop hook: the hash of every global model
+  (the links of the hash chains);
+* :meth:`~DeletionRecords.on_request_received` -- the clients answered a deletion message
+  (sizes and commitments), before any unlearning;
+* :meth:`~DeletionRecords.on_unlearning` -- unlearning of the pending requests starts;
 * :meth:`~DeletionRecords.on_served` / :meth:`~DeletionRecords.on_failed` -- the published
-  model and the evidence; writes ``<out>/receipts/<request_id>.json``.
+  model and the evidence; writes ``<out>/receipts/<request_id>.json``;
+* :meth:`~DeletionRecords.on_final_evidence` -- the run's final evaluation (vs the
+  retrained model) added to the receipts of this run.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -72,25 +71,27 @@ class DeletionRecords:
         self.key_dir = Path(key_dir) if key_dir else self.out / KEYS_DIR
         self.ledger: Ledger | None = None
         self._unlearning_seq: dict[str, int] = {}
-        self._round_hashes = False
+        self._chains: dict[str, dict[str, Any]] = {}  # of the requests served in this run
+        self.run_info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self, fresh: bool = True) -> Ledger:
-        """Open the ledger. ``fresh``: a new run; an older ledger and receipts in the folder
-        are moved to ``<out>/previous/<utc time>/`` (a resumed run passes ``fresh=False``)."""
-        if self.ledger is not None:
-            self.ledger.close()
-        old = [p for p in (self.out / LEDGER_FILE, self.out / RECEIPTS_DIR) if p.exists()]
-        if fresh and old:
-            dest = self.out / "previous" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-            dest.mkdir(parents=True, exist_ok=True)
-            for p in old:
-                p.rename(dest / p.name)
-            for suffix in ("-wal", "-shm"):
-                side = self.out / f"{LEDGER_FILE}{suffix}"
-                if side.exists():
-                    side.rename(dest / side.name)
-            log.info("an earlier deletion ledger and its receipts were moved to %s", dest)
+    def start(self) -> Ledger:
+        """Open the folder's ledger. A ledger whose requests were all served or failed
+        (a finished earlier run in the same folder) is moved with its receipts to
+        ``<out>/previous/<utc time>/``, never deleted; one with pending requests (a crashed
+        run) stays open, so that a resumed run serves them."""
+        self.close()
+        path = self.out / LEDGER_FILE
+        if path.exists():
+            with Ledger.open_readonly(self.out) as old:
+                finished = bool(old.entries()) and not old.pending()
+            if finished:
+                dest = self.out / "previous" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+                dest.mkdir(parents=True, exist_ok=True)
+                for name in (LEDGER_FILE, f"{LEDGER_FILE}-wal", f"{LEDGER_FILE}-shm", "ledger.json", RECEIPTS_DIR):
+                    if (self.out / name).exists():
+                        (self.out / name).rename(dest / name)
+                log.info("the deletion ledger of an earlier run and its receipts were moved to %s", dest)
         self.ledger = Ledger(self.out)
         return self.ledger
 
@@ -100,32 +101,34 @@ class DeletionRecords:
             self.ledger = None
 
     # ------------------------------------------------------------------ hooks
-    def on_round(self, row: Mapping[str, Any]) -> None:
-        """A metrics row of the round loop; rows carry the global model's ``model_hash``."""
-        if self.ledger is None or not row.get("model_hash"):
-            return
-        self.ledger.record_model(int(row.get("step", 0)), str(row.get("phase", "")), int(row.get("round", 0)),
-                                 str(row["model_hash"]))
+    def round_hook(self, phase: str, r: int, arrays: Mapping[str, np.ndarray], row: Mapping[str, Any]) -> None:
+        """A :class:`~fedforget.runloop.RoundLoop` hook: record the global model's hash."""
+        if self.ledger is not None:
+            self.ledger.record_model(int(row.get("step", 0)), phase, r + 1, model_hash(arrays))
 
     def on_request_received(
-        self, requests: Sequence[Mapping[str, Any]], replies: Mapping[int, Mapping[str, Any]], round: int,
+        self, requests: Sequence[tuple[str, Any]], replies: Mapping[int, Mapping[str, Any]], round: int,
     ) -> list[str]:
-        """``requests``: ``{"request_id", "granularity", "client"}`` each; ``replies``: each
-        client's answer to the deletion message (``n_forget`` and its ``commit_*``).
-        Records every request as ``received`` and returns their ids."""
-        ledger = self.ledger or self.start(fresh=False)
+        """``requests``: ``(request_id, request)`` pairs (``request.granularity``,
+        ``request.client``); ``replies``: each client's answer to the deletion message
+        (``n_forget`` and its ``commit_*``). Records each request not yet served as
+        ``received`` (before any unlearning) and returns their ids."""
+        ledger = self.ledger or self.start()
         n_forget = {int(c): int(m.get("n_forget", 0)) for c, m in replies.items()}
+        served = {e["request_id"] for e in ledger.entries() if e["status"] == "served"}
         ids = []
-        for r in requests:
-            clients = request_clients(str(r["granularity"]), int(r.get("client", -1)), n_forget)
+        for rid, r in requests:
+            if rid in served:  # told again (a final evaluation, a resumed run): nothing new
+                continue
+            clients = request_clients(str(r.granularity), int(r.client), n_forget)
             commitment = {
                 str(c): {"key": str(replies[c]["commit_key"]), "root": str(replies[c]["commit_root"]),
                          "count": int(replies[c]["commit_count"])}
                 for c in clients if c in replies and "commit_root" in replies[c]
             }
             size = sum(n_forget.get(c, 0) for c in clients)
-            ledger.received(str(r["request_id"]), clients, str(r["granularity"]), size, round, commitment)
-            ids.append(str(r["request_id"]))
+            ledger.received(rid, clients, str(r.granularity), size, round, commitment)
+            ids.append(rid)
         return ids
 
     def on_unlearning(self, model: Mapping[str, np.ndarray], method: str, request_ids: Sequence[str] | None = None) -> str:
@@ -140,41 +143,63 @@ class DeletionRecords:
 
     def on_served(
         self, model: Mapping[str, np.ndarray], evidence: Mapping[str, Any], served_round: int,
-        request_ids: Sequence[str] | None = None, run: Mapping[str, Any] | None = None,
+        request_ids: Sequence[str] | None = None, per_request: Mapping[str, Mapping[str, Any]] | None = None,
+        run: Mapping[str, Any] | None = None,
     ) -> list[Path]:
-        """The model published for ``request_ids`` (default: every request being unlearned):
-        mark them served and write one signed receipt each. Returns the receipt paths."""
+        """The model published for ``request_ids`` (default: every request being unlearned)
+        and the evidence (``per_request[rid]`` merged into each one's): mark them served and
+        write one signed receipt each. Returns the receipt paths."""
         if self.ledger is None:
             return []
-        pending = {e["request_id"]: e for e in self.ledger.pending()}
-        rids = list(request_ids) if request_ids is not None else [r for r, e in pending.items() if e["status"] == "unlearning"]
-        if not rids:
-            return []
-        t0 = time.perf_counter()
+        if request_ids is None:
+            request_ids = [e["request_id"] for e in self.ledger.pending() if e["status"] == "unlearning"]
+        if run is not None:
+            self.run_info = dict(run)
         after = model_hash(model)
-        key = load_or_create_key(self.key_dir)
         paths = []
-        for rid in rids:
-            self.ledger.served(rid, after, dict(evidence), served_round)
+        for rid in request_ids:
+            ev = {**evidence, **((per_request or {}).get(rid) or {})}
+            self.ledger.served(rid, after, ev, served_round)
             e = self.ledger.entry(rid)
             rounds = [m for m in self.ledger.models(self._unlearning_seq.get(rid, 0))
                       if m["phase"] not in CHAIN_EXCLUDED_PHASES]
-            body = {
-                "request_id": rid, "clients": e["clients"], "granularity": e["granularity"], "size": e["size"],
-                "received_round": e["received_round"], "received_at": e["received_at"],
-                "served_round": e["served_round"], "commitment": e["commitment"] or {}, "method": e["method"],
-                "model_hash_before": e["model_hash_before"], "model_hash_after": after,
-                "chain": build_chain(str(e["model_hash_before"]), rounds, after),
-                "evidence": e["evidence"], "run": dict(run or {}),
-                "issued_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            }
-            p = self.out / RECEIPTS_DIR / f"{rid}.json"
-            issue_receipt(key, body, p)
-            paths.append(p)
-        self.ledger.export_json(self.out / "ledger.json")
-        log.info("deletion served: %s; receipts in %s (%.2fs)", ", ".join(rids), self.out / RECEIPTS_DIR,
-                 time.perf_counter() - t0)
+            self._chains[rid] = build_chain(str(e["model_hash_before"]), rounds, after)
+            paths.append(self._issue(rid))
+        if paths:
+            self.ledger.export_json(self.out / "ledger.json")
+            log.info("deletion served: %s; receipts in %s", ", ".join(request_ids), self.out / RECEIPTS_DIR)
         return paths
+
+    def on_final_evidence(self, results: Mapping[str, Any]) -> list[Path]:
+        """The run's final evaluation (``results.json``: the unlearned model vs the
+        retrained one, attack AUCs) added to every request served in this run; their
+        receipts are issued again with it."""
+        if self.ledger is None or not self._chains:
+            return []
+        self.run_info = {"name": results.get("name"), "config_digest": results.get("config_digest"),
+                         **self.run_info}
+        final = {"final": evidence_from_results(results)}
+        paths = []
+        for rid in self._chains:
+            self.ledger.add_evidence(rid, final)
+            paths.append(self._issue(rid))
+        self.ledger.export_json(self.out / "ledger.json")
+        return paths
+
+    def _issue(self, rid: str) -> Path:
+        assert self.ledger is not None
+        e = self.ledger.entry(rid)
+        body = {
+            "request_id": rid, "clients": e["clients"], "granularity": e["granularity"], "size": e["size"],
+            "received_round": e["received_round"], "received_at": e["received_at"],
+            "served_round": e["served_round"], "commitment": e["commitment"] or {}, "method": e["method"],
+            "model_hash_before": e["model_hash_before"], "model_hash_after": e["model_hash_after"],
+            "chain": self._chains[rid], "evidence": e["evidence"], "run": dict(self.run_info),
+            "issued_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        p = self.out / RECEIPTS_DIR / f"{rid}.json"
+        issue_receipt(load_or_create_key(self.key_dir), body, p)
+        return p
 
     def on_failed(self, reason: str, request_ids: Sequence[str] | None = None) -> None:
         """Mark ``request_ids`` (default: every pending request) failed, naming why."""

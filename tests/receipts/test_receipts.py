@@ -49,12 +49,16 @@ def _served_receipt(tmp_path):
     c = commit(x, y, ids, "req-0")
     save_secret(tmp_path / "dev", c, ids)
     replies = {0: {"n_forget": 0}, 1: {"n_forget": 5, "commit_key": c.key, "commit_root": c.root, "commit_count": 5}}
-    rec.on_request_received([{"request_id": "req-0", "granularity": "client", "client": 1}], replies, round=3)
+    from fedforget.config import DeletionRequest
+
+    rec.on_request_received([("req-0", DeletionRequest("client", 1))], replies, round=3)
     rec.on_unlearning(models[0], "oeu")
     for i, m in enumerate(models[1:3]):
-        rec.on_round({"phase": "unlearn", "round": i + 1, "step": 4 + i, "model_hash": model_hash(m)})
-    rec.on_round({"phase": "retrain", "round": 1, "step": 6, "model_hash": "sha256:not-in-chain"})
+        rec.round_hook("unlearn", i, m, {"step": 4 + i})
+    rec.round_hook("retrain", 0, {"w": np.zeros(1)}, {"step": 6})  # a baseline: not in the chain
     [path] = rec.on_served(models[3], {"unlearned": {"forget_acc": 0.41}}, served_round=7)
+    [path2] = rec.on_final_evidence({"name": "t", "models": {"unlearned": {"forget_acc": 0.4, "mia": {"loss": {"auc": 0.5}}}}})
+    assert path2 == path
     rec.close()
     return path, models, (x, y, ids, c)
 
@@ -66,6 +70,8 @@ def test_receipt_verifies_and_names_what_was_tampered(tmp_path):
     assert v.ok, v.lines()
     assert [m["phase"] for m in r["body"]["chain"]["models"]] == ["before", "unlearn", "unlearn", "after"]
     assert r["body"]["model_hash_after"] == model_hash(models[3])
+    assert r["body"]["evidence"]["final"]["unlearned"]["mia_auc"] == {"loss": 0.5}
+    assert r["body"]["evidence"]["unlearned"]["forget_acc"] == 0.41
 
     def fails(mutate, *names):
         t = copy.deepcopy(r)

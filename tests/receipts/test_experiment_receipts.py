@@ -1,0 +1,53 @@
+"""A run writes its deletion ledger and one signed receipt per request; ``fedforget ledger``
+prints it and ``fedforget verify`` checks a receipt, on the device too."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fedforget.cli import main
+from fedforget.experiment import Experiment
+from fedforget.federation import InProcessFederation
+from fedforget.ledger import Ledger
+from tests.conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    cfg = tiny_config("training.rounds=2", "unlearning.rounds=2", "unlearning.recovery_rounds=1",
+                      "evaluation.every_round=false")
+    Experiment(cfg, InProcessFederation(cfg.partition.num_clients, out / "devices"), out).run()
+    return out
+
+
+def test_run_writes_ledger_and_a_verifying_receipt(run_dir, capsys):
+    with Ledger.open_readonly(run_dir) as led:
+        [e] = led.entries()
+        events = [ev["status"] for ev in led.events(e["request_id"])]
+    assert e["status"] == "served" and e["clients"] == [1] and e["size"] > 0
+    assert events[:3] == ["received", "unlearning", "served"]
+    assert e["commitment"]["1"]["count"] == e["size"] and e["commitment"]["1"]["root"].startswith("sha256:")
+    assert e["model_hash_before"] != e["model_hash_after"]
+    receipt = json.loads((run_dir / "receipts" / f"{e['request_id']}.json").read_text())
+    body = receipt["body"]
+    phases = [m["phase"] for m in body["chain"]["models"]]
+    assert phases[0] == "before" and "unlearn" in phases and "retrain" not in phases
+    assert "final" in body["evidence"] and "retrained" in body["evidence"]["final"]
+    assert "salt" not in json.dumps(receipt)
+
+    assert main(["ledger", str(run_dir)]) == 0
+    assert "served" in capsys.readouterr().out
+    path = str(run_dir / "receipts" / f"{e['request_id']}.json")
+    pub = str(run_dir / "keys" / "receipt_ed25519.pub")
+    assert main(["verify", path, "--public-key", pub, "--device", str(run_dir / "devices")]) == 0
+    out = capsys.readouterr().out
+    assert "OK   signature" in out and "OK   chain" in out and "OK   commitment[1]" in out
+
+    body["evidence"]["final"]["unlearned"]["forget_acc"] = 0.0  # a server that lies about the evidence
+    bad = run_dir / "tampered.json"
+    bad.write_text(json.dumps(receipt))
+    assert main(["verify", str(bad)]) == 1
+    assert "FAIL signature" in capsys.readouterr().out
