@@ -17,6 +17,7 @@ The run calls, each a no-op when nothing is pending:
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -64,11 +65,12 @@ def evidence_from_results(results: Mapping[str, Any]) -> dict[str, Any]:
 
 class DeletionRecords:
     """Ledger + receipts of one output folder. ``key_dir`` holds the server's signing key
-    (default ``<out>/keys``; ``fedforget deploy certs`` writes one beside the TLS files)."""
+    (default ``$FEDFORGET_RECEIPT_KEYS`` or ``<out>/keys``, generated on first use;
+    ``fedforget deploy certs`` writes one beside the TLS files)."""
 
     def __init__(self, out_dir: str | Path, key_dir: str | Path | None = None) -> None:
         self.out = Path(out_dir)
-        self.key_dir = Path(key_dir) if key_dir else self.out / KEYS_DIR
+        self.key_dir = Path(key_dir or os.environ.get("FEDFORGET_RECEIPT_KEYS", "") or self.out / KEYS_DIR)
         self.ledger: Ledger | None = None
         self._unlearning_seq: dict[str, int] = {}
         self._chains: dict[str, dict[str, Any]] = {}  # of the requests served in this run
