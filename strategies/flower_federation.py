@@ -44,6 +44,25 @@ def payload_bytes(rd: RecordDict) -> int:
     return int(sum(len(a.data) for rec in rd.array_records.values() for a in rec.values()))
 
 
+SIMULATION_SETTLE_S = 1.0  # simulation: all virtual SuperNodes are registered at start, at once
+
+
+def is_simulation(grid: Grid) -> bool:
+    """Flower's simulation runtime (``fedforget run``'s Ray backend, ``flwr run .`` on
+    the local SuperLink) drives the ServerApp through an in-memory grid."""
+    return type(grid).__name__ == "InMemoryGrid"
+
+
+def too_few_supernodes(have: int, need: int) -> str:
+    return (
+        f"the simulation has {have} SuperNodes but the experiment needs {need} (partition.num_clients={need}). "
+        f"Set the federation's size for this run: flwr run . --federation-config \"num-supernodes={need}\" "
+        f"(or for every run: flwr federation simulation-config --num-supernodes {need}), or lower "
+        f"partition.num_clients: flwr run . --run-config 'overrides=\"partition.num_clients={have}\"' "
+        "(deletion.requests must then name clients below it)"
+    )
+
+
 class FlowerFederation:
     def __init__(self, grid: Grid, expected_nodes: int, timeout_s: float = 600.0) -> None:
         self.grid = grid
@@ -52,11 +71,18 @@ class FlowerFederation:
         if hasattr(grid, "pull_interval"):  # anyone else's send_and_receive on this grid
             grid.pull_interval = POLL_MIN_S
         t0 = time.monotonic()
+        simulated = is_simulation(grid)
         nodes: list[int] = []
+        changed = t0
         while len(nodes) < expected_nodes:
-            nodes = list(grid.get_node_ids())
+            now_nodes = list(grid.get_node_ids())
+            if len(now_nodes) != len(nodes):
+                nodes, changed = now_nodes, time.monotonic()
             if len(nodes) >= expected_nodes:
                 break
+            if simulated and nodes and time.monotonic() - changed > SIMULATION_SETTLE_S:  # no node joins later
+                log.error("%s", msg := too_few_supernodes(len(nodes), expected_nodes))
+                raise FedForgetError(msg)
             if time.monotonic() - t0 > timeout_s:
                 raise FedForgetError(
                     f"only {len(nodes)} of {expected_nodes} SuperNodes connected after {timeout_s:.0f}s; "
