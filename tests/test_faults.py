@@ -21,6 +21,7 @@ from fedforget.faults import (
     apply_injected,
 )
 from fedforget.federation import InProcessFederation
+from fedforget.ledger import Ledger
 from fedforget.runtime.simulation import run_experiment
 from tests.conftest import tiny_config
 
@@ -68,13 +69,14 @@ def test_forget_client_failing_for_good_ends_run_naming_the_request(tmp_path: Pa
     cfg = tiny_config(*SMALL, "runtime.makeup_rounds=2",
                       "runtime.faults=[{client: 1, phase: unlearn, round: -1, times: -1}]")
     exp = Experiment(cfg, InProcessFederation(4, tmp_path / "state"), tmp_path / "out")
-    failed: list[UnservedDeletionError] = []
-    exp.deletion_failed = failed.append  # type: ignore[method-assign]
     with pytest.raises(UnservedDeletionError, match=r"deletion.requests\[0\] \(client, client 1\) was not served") as ei:
         exp.run()
     assert ei.value.requests == [0] and ei.value.clients == [1]
     assert "InjectedFault" in str(ei.value) and "runtime.makeup_rounds=2" in str(ei.value)
-    assert failed == [ei.value]
+    with Ledger.open_readonly(tmp_path / "out") as ledger:  # the request is marked failed, with why
+        (entry,) = ledger.entries(with_events=True)
+    assert entry["status"] == "failed" and entry["clients"] == [1]
+    assert "was not served" in entry["events"][-1]["reason"]
     rows = _rows(tmp_path / "out")
     assert [r["phase"] for r in rows].count("unlearn_makeup") == 2
     assert not any(r["phase"] == "recover" for r in rows)  # never recovered as if served
