@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     add_deploy_parser(sub)
     from fedforget.receipts.commands import add_parsers as add_receipt_parsers
 
-    add_receipt_parsers(sub)  # fedforget ledger | verify
+    add_receipt_parsers(sub)  # fedforget ledger | verify | prove
     return p
 
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             from fedforget.runtime.deploy import deploy_main
 
             return deploy_main(args)
-        if args.cmd in ("ledger", "verify"):
+        if args.cmd in ("ledger", "verify", "prove"):
             from fedforget.receipts.commands import main as receipts_main
 
             return receipts_main(args)

@@ -1,5 +1,5 @@
-"""``fedforget ledger DIR`` and ``fedforget verify RECEIPT`` (parsers and handlers; the
-top-level CLI only registers them)."""
+"""``fedforget ledger DIR``, ``fedforget verify RECEIPT`` and ``fedforget prove RECEIPT``
+(parsers and handlers; the top-level CLI only registers them)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                    help="on the device: its data folder or client-state root; recompute the commitment from its samples + salt")
     v.add_argument("--zk", default=None, metavar="DIR",
                    help="a zero-knowledge bundle (default: <receipt>.zk/ when it exists; needs the zk extra)")
+    v.add_argument("--zk-rebuild-vk", action="store_true",
+                   help="also rebuild the circuit's verification key from the published architecture (a key setup)")
+    pr = sub.add_parser("prove", help="on a device: zero-knowledge proof of the published model's outputs on "
+                                      "committed forget samples (needs the zk extra)")
+    pr.add_argument("receipt")
+    pr.add_argument("--device", required=True, metavar="DIR", help="the device's data folder or client-state root")
+    pr.add_argument("--samples", type=int, default=4, help="how many committed samples to prove on (default 4)")
+    pr.add_argument("--config", default=None, help="experiment YAML (default: the device's config.yaml)")
 
 
 def _public_key(arg: str | None) -> str | None:
@@ -41,6 +49,13 @@ def main(args: argparse.Namespace) -> int:
             else:
                 print(format_table(led.entries()))
         return 0
+    if args.cmd == "prove":
+        from fedforget.receipts.device import prove_receipt
+
+        bundle, t = prove_receipt(args.receipt, args.device, args.samples, args.config)
+        print(f"zero-knowledge bundle: {bundle} (setup {t['setup']:.1f}s, proof {t['prove']:.1f}s, "
+              f"verification {t['verify']:.2f}s, logrows {int(t['logrows'])})")
+        return 0
     from fedforget.receipts.receipt import load_receipt, verify_receipt
 
     receipt = load_receipt(args.receipt)
@@ -48,7 +63,7 @@ def main(args: argparse.Namespace) -> int:
     if args.zk and not zk.is_dir():
         raise FedForgetError(f"--zk {zk} is not a folder holding a zero-knowledge bundle")
     v = verify_receipt(receipt, trusted_public_key=_public_key(args.public_key), device_dir=args.device,
-                       zk_dir=zk if zk.is_dir() else None)
+                       zk_dir=zk if zk.is_dir() else None, rebuild_vk=args.zk_rebuild_vk)
     body = receipt["body"]
     print(f"receipt {body.get('request_id')} ({args.receipt}): {body.get('granularity')} request of clients "
           f"{body.get('clients')}, {body.get('size')} samples, served at round {body.get('served_round')} "

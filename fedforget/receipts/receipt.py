@@ -68,7 +68,7 @@ class Verification:
 
 def verify_receipt(
     receipt: dict[str, Any], *, trusted_public_key: str | None = None, device_dir: str | Path | None = None,
-    zk_dir: str | Path | None = None,
+    zk_dir: str | Path | None = None, rebuild_vk: bool = False,
 ) -> Verification:
     """Check the receipt; never raises on a failed check (see :attr:`Verification.ok`)."""
     v = Verification()
@@ -89,7 +89,7 @@ def verify_receipt(
     if zk_dir is not None:
         from fedforget.receipts.zk import verify_bundle
 
-        for name, ok, detail in verify_bundle(Path(zk_dir), body):
+        for name, ok, detail in verify_bundle(Path(zk_dir), body, rebuild_vk=rebuild_vk):
             v.add(name, ok, detail)
     return v
 

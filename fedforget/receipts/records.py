@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from fedforget.hashing import model_hash
+from fedforget.io import atomic_save_npz
 from fedforget.ledger import LEDGER_FILE, Ledger
 from fedforget.receipts.chain import build_chain
 from fedforget.receipts.receipt import issue_receipt
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 RECEIPTS_DIR = "receipts"
 KEYS_DIR = "keys"
+MODELS_DIR = "models"
 CHAIN_EXCLUDED_PHASES = frozenset({"retrain", "shadow"})  # baselines, not the published model's line
 EVIDENCE_KEYS = ("test_acc", "retain_acc", "forget_acc", "asr", "distance_to_retrained",
                  "forget_confidence", "forget_entropy")
@@ -75,6 +77,7 @@ class DeletionRecords:
         self._unlearning_seq: dict[str, int] = {}
         self._chains: dict[str, dict[str, Any]] = {}  # of the requests served in this run
         self.run_info: dict[str, Any] = {}
+        self._model_files: dict[str, str] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Ledger:
@@ -158,6 +161,8 @@ class DeletionRecords:
         if run is not None:
             self.run_info = dict(run)
         after = model_hash(model)
+        self._model_files[after] = f"{MODELS_DIR}/{after.removeprefix('sha256:')[:16]}.npz"
+        atomic_save_npz(self.out / self._model_files[after], dict(model))  # the published model, by hash
         paths = []
         for rid in request_ids:
             ev = {**evidence, **((per_request or {}).get(rid) or {})}
@@ -196,6 +201,7 @@ class DeletionRecords:
             "received_round": e["received_round"], "received_at": e["received_at"],
             "served_round": e["served_round"], "commitment": e["commitment"] or {}, "method": e["method"],
             "model_hash_before": e["model_hash_before"], "model_hash_after": e["model_hash_after"],
+            "model_file": self._model_files.get(str(e["model_hash_after"])),  # relative to the output folder
             "chain": self._chains[rid], "evidence": e["evidence"], "run": dict(self.run_info),
             "issued_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }

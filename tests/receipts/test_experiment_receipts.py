@@ -37,6 +37,10 @@ def test_run_writes_ledger_and_a_verifying_receipt(run_dir, capsys):
     assert phases[0] == "before" and "unlearn" in phases and "retrain" not in phases
     assert "final" in body["evidence"] and "retrained" in body["evidence"]["final"]
     assert "salt" not in json.dumps(receipt)
+    from fedforget.hashing import model_hash
+    from fedforget.io import load_npz
+
+    assert model_hash(load_npz(run_dir / body["model_file"])) == body["model_hash_after"]  # the published model
 
     assert main(["ledger", str(run_dir)]) == 0
     assert "served" in capsys.readouterr().out

@@ -10,8 +10,8 @@ import pytest
 
 from fedforget.hashing import model_hash
 from fedforget.receipts.commitment import CommitmentError, commit, verify_commitment
-from fedforget.receipts.records import DeletionRecords
 from fedforget.receipts.receipt import load_receipt, verify_receipt
+from fedforget.receipts.records import DeletionRecords
 
 
 def _samples(n: int, seed: int = 0):
@@ -94,8 +94,8 @@ def test_receipt_verifies_and_names_what_was_tampered(tmp_path):
 def test_device_checks_its_commitment(tmp_path):
     path, _, (x, y, ids, c) = _served_receipt(tmp_path)
     r = load_receipt(path)
-    from fedforget.data.local import save_local_data
     from fedforget.data.datasets import ArrayData
+    from fedforget.data.local import save_local_data
 
     dev = tmp_path / "dev"
     save_local_data(dev, ArrayData(x, y.astype(np.int64), ids.astype(np.int64), 10))
