@@ -11,6 +11,7 @@ import numpy as np
 from fedforget.config import DataConfig, DeletionConfig, ExperimentConfig, PartitionConfig
 from fedforget.data.datasets import ArrayData, load_dataset, stamp_trigger
 from fedforget.data.forget import build_forget_sets
+from fedforget.data.normalize import normalize_splits
 from fedforget.data.partition import partition_ids
 from fedforget.errors import DataError
 from fedforget.seeding import derive_seed, np_rng
@@ -73,6 +74,7 @@ def _build_cached(data_cfg: DataConfig, part_cfg: PartitionConfig, del_cfg: Dele
     rest, test = _split(full, cfg.data.test_fraction, derive_seed(seed, "split-test"))
     nm_frac = cfg.data.nonmember_fraction / (1.0 - cfg.data.test_fraction)
     train, nonmember = _split(rest, nm_frac, derive_seed(seed, "split-nonmember"))
+    train, test, nonmember = normalize_splits(cfg.data, train, test, nonmember)  # fitted on train only
     parts = partition_ids(train.ids, train.y, cfg.partition, derive_seed(seed, "partition"))
     labels_by_id = dict(zip(train.ids.tolist(), train.y.tolist(), strict=True))
     forget = build_forget_sets(cfg.deletion.requests, parts, labels_by_id, derive_seed(seed, "forget"))
