@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fedforget.data.datasets import ArrayData
+from fedforget.optim import SGD
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 StepHook = Callable[[nn.Module], None]
@@ -50,7 +51,7 @@ def local_sgd(
     if len(data) == 0:
         return {"steps": 0.0, "loss": float("nan")}
     model.train()
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    opt = SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)  # = torch.optim.SGD, minus its import
     steps, total = 0, 0.0
     epoch = 0
     while True:
