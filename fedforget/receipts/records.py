@@ -80,23 +80,19 @@ class DeletionRecords:
         self._model_files: dict[str, str] = {}
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> Ledger:
-        """Open the folder's ledger. A ledger whose requests were all served or failed
-        (a finished earlier run in the same folder) is moved with its receipts to
-        ``<out>/previous/<utc time>/``, never deleted; one with pending requests (a crashed
-        run) stays open, so that a resumed run serves them."""
+    def start(self, fresh: bool = True) -> Ledger:
+        """Open the folder's ledger. ``fresh`` (a new run): an earlier run's ledger in the
+        folder is moved with its receipts to ``<out>/previous/<utc time>/``, never deleted.
+        A resumed run (``fresh=False``) keeps it, so that it serves the pending requests."""
         self.close()
-        path = self.out / LEDGER_FILE
-        if path.exists():
-            with Ledger.open_readonly(self.out) as old:
-                finished = bool(old.entries()) and not old.pending()
-            if finished:
-                dest = self.out / "previous" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-                dest.mkdir(parents=True, exist_ok=True)
-                for name in (LEDGER_FILE, f"{LEDGER_FILE}-wal", f"{LEDGER_FILE}-shm", "ledger.json", RECEIPTS_DIR):
-                    if (self.out / name).exists():
-                        (self.out / name).rename(dest / name)
-                log.info("the deletion ledger of an earlier run and its receipts were moved to %s", dest)
+        old = [n for n in (LEDGER_FILE, f"{LEDGER_FILE}-wal", f"{LEDGER_FILE}-shm", "ledger.json", RECEIPTS_DIR)
+               if (self.out / n).exists()]
+        if fresh and LEDGER_FILE in old:
+            dest = self.out / "previous" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+            dest.mkdir(parents=True, exist_ok=True)
+            for name in old:
+                (self.out / name).rename(dest / name)
+            log.warning("the deletion ledger of an earlier run in %s and its receipts were moved to %s", self.out, dest)
         self.ledger = Ledger(self.out)
         return self.ledger
 
@@ -118,7 +114,7 @@ class DeletionRecords:
         ``request.client``); ``replies``: each client's answer to the deletion message
         (``n_forget`` and its ``commit_*``). Records each request not yet served as
         ``received`` (before any unlearning) and returns their ids."""
-        ledger = self.ledger or self.start()
+        ledger = self.ledger or self.start(fresh=False)
         n_forget = {int(c): int(m.get("n_forget", 0)) for c, m in replies.items()}
         served = {e["request_id"] for e in ledger.entries() if e["status"] == "served"}
         ids = []

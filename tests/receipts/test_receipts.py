@@ -105,3 +105,32 @@ def test_device_checks_its_commitment(tmp_path):
     save_local_data(dev, ArrayData(x2, y.astype(np.int64), ids.astype(np.int64), 10))
     v = verify_receipt(r, device_dir=dev)
     assert not v.ok and "commitment[1]" in v.failures()[0] and "not the committed samples" in v.failures()[0]
+
+
+def test_a_crashed_request_is_served_after_resume_and_a_fresh_run_moves_old_records_aside(tmp_path):
+    from fedforget.config import DeletionRequest
+
+    m0, m1 = {"w": np.zeros(3, np.float32)}, {"w": np.ones(3, np.float32)}
+    replies = {2: {"n_forget": 4, "commit_key": "k", "commit_root": "sha256:ab", "commit_count": 4}}
+    rec = DeletionRecords(tmp_path)
+    rec.start()
+    rec.on_request_received([("r0", DeletionRequest("client", 2))], replies, round=5)
+    rec.on_unlearning(m0, "oeu")
+    rec.close()  # the process dies mid-unlearning
+
+    resumed = DeletionRecords(tmp_path)
+    resumed.start(fresh=False)
+    assert [(e["request_id"], e["status"]) for e in resumed.ledger.pending()] == [("r0", "unlearning")]
+    assert resumed.on_request_received([("r0", DeletionRequest("client", 2))], replies, round=5) == ["r0"]
+    resumed.on_unlearning(m0, "oeu")
+    [path] = resumed.on_served(m1, {}, served_round=7)
+    assert verify_receipt(load_receipt(path)).ok
+    assert resumed.on_request_received([("r0", DeletionRequest("client", 2))], replies, round=9) == []  # served
+    resumed.close()
+
+    fresh = DeletionRecords(tmp_path)
+    fresh.start()
+    assert fresh.ledger.entries() == []
+    [old] = (tmp_path / "previous").iterdir()
+    assert (old / "ledger.sqlite").exists() and (old / "receipts" / "r0.json").exists()
+    fresh.close()
