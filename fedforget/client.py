@@ -137,6 +137,7 @@ class ClientWorker:
         fn = getattr(self, f"on_{action}", None)
         if action not in ACTIONS or fn is None:
             raise FedForgetError(f"unknown client action {action!r}; known: {', '.join(ACTIONS)}")
+        apply_injected(config)  # tests: runtime.faults (fedforget.faults)
         return fn(arrays, config)
 
     def on_setup(self, arrays: Arrays, config: Scalars) -> tuple[Arrays, Scalars]:
@@ -151,7 +152,6 @@ class ClientWorker:
         """The deletion request is known only here; the server learns its size alone."""
         cfg = self.config()
         if self.data_dir is not None:  # the request was made on the device (forget.json)
-        apply_injected(config)  # tests: runtime.faults (fedforget.faults)
             from fedforget.data.local import resolve_forget_request
 
             local = self._local(cfg)
