@@ -33,6 +33,7 @@ from fedforget.io import atomic_save_npz, atomic_write_text, load_npz
 from fedforget.models import build_model
 from fedforget.params import flat_params, get_arrays, set_arrays
 from fedforget.seeding import torch_gen
+from fedforget.stream import ids_of_requests
 from fedforget.training import accuracy_counts, local_sgd, predict_logits
 from fedforget.unlearning import UNLEARNERS, retain_directions
 
@@ -64,7 +65,10 @@ class ClientWorker:
     from a device folder (:mod:`fedforget.data.local`) instead of deriving them from the
     experiment config (simulation, the default)."""
 
+    record_ids = False  # tests, in process: log which of its ids each fit used (ids only)
+
     def __init__(self, partition_id: int, state_dir: str | Path, data_dir: str | Path | None = None) -> None:
+        self.used_ids: list[tuple[str, np.ndarray]] = []
         self.partition_id = int(partition_id)
         self.state_dir = Path(state_dir)
         self.data_dir = Path(data_dir) if data_dir else None
@@ -103,14 +107,33 @@ class ClientWorker:
         return load_npz(self._forget_path)["ids"]
 
     def _splits(self, cfg: ExperimentConfig) -> tuple[ArrayData, ArrayData, ArrayData]:
-        """(all local data, forget set, retain set) of this client."""
+        """(all local data, forget set, retain set) of this client. Streamed deletions
+        (fedforget.timeline): the retain set also excludes every served request's ids."""
         local = self._local(cfg)
-        fids = self._forget_ids()
-        if fids is None:
-            fids = np.zeros(0, dtype=np.int64)
+        state = load_npz(self._forget_path) if self._forget_path.exists() else {}
+        fids = state.get("ids", np.zeros(0, dtype=np.int64))
+        gone = np.union1d(fids, state["served"]) if "served" in state else fids
         forget = local.take(np.isin(local.ids, fids))
-        retain = local.take(~np.isin(local.ids, fids))
+        retain = local.take(~np.isin(local.ids, gone))
         return local, forget, retain
+
+    def _trainable(self, local: ArrayData) -> ArrayData:
+        """Training data: all local data, less what served streamed requests deleted."""
+        state = load_npz(self._forget_path) if self._forget_path.exists() else {}
+        return local.take(~np.isin(local.ids, state["served"])) if "served" in state else local
+
+    def _request_counts(self, cfg: ExperimentConfig, arrays: Arrays, requests: str) -> Scalars:
+        """Accuracy counts and summed loss on each listed request's ids held here."""
+        local = self._local(cfg)
+        by_request = self._data(cfg).forget_by_request
+        model, out = None, {}
+        for i in (int(v) for v in requests.split(",") if v):
+            part = local.take(np.isin(local.ids, by_request[i][self.partition_id]))
+            if len(part):
+                model = model or self._model(cfg, arrays)
+                c, n, loss = accuracy_counts(model, part)
+                out.update({f"{i}.correct": c, f"{i}.n": n, f"{i}.loss": loss})
+        return out
 
     def _model(self, cfg: ExperimentConfig, arrays: Arrays) -> torch.nn.Module:
         ref = self._local(cfg) if self.data_dir is not None else self._data(cfg).train
@@ -161,8 +184,14 @@ class ClientWorker:
             fd = self._data(cfg)
             fids = fd.forget[self.partition_id]
             n_local = len(fd.partitions[self.partition_id])
-        atomic_save_npz(self._forget_path, {"ids": fids})
-        out: Scalars = {"n_forget": len(fids), "n_retain": n_local - len(fids)}
+        state = {"ids": fids}
+        if "served" in config and self.data_dir is None:  # a streamed serve point (fedforget.runloop)
+            state["ids"] = fids = ids_of_requests(fd.forget_by_request, self.partition_id, str(config["current"]))
+            state["served"] = ids_of_requests(fd.forget_by_request, self.partition_id, str(config["served"]))
+            if self.record_ids:
+                self.used_ids.append(("delete", state["served"]))
+        atomic_save_npz(self._forget_path, state)
+        out: Scalars = {"n_forget": len(fids), "n_retain": n_local - len(np.union1d(fids, state.get("served", fids)))}
         if len(fids):  # salted Merkle root of the forget set (fedforget.receipts); the salt stays here
             from fedforget.receipts.device import commit_forget_set
 
@@ -180,13 +209,15 @@ class ClientWorker:
         cfg = self.config()
         phase = str(config.get("phase", "train"))
         local, _forget, retain = self._splits(cfg)
-        data = local if phase == "train" else retain
+        data = self._trainable(local) if phase == "train" else retain
         if "shadow" in config:
             data = mia_fed.shadow_half(cfg, self.partition_id, int(config["shadow"]), int(config["shadow_total"]))
         model = self._model(cfg, arrays)
         frac = float(config.get("select_fraction", 1.0))
         if frac < 1.0 and len(data) > 0:  # important-data selection (ConMU)
             data = data.take(np.sort(select_important(model, data, frac)))
+        if self.record_ids:  # tests only: the ids this fit trains on
+            self.used_ids.append((phase, np.array(data.ids)))
         tc = cfg.training
         stats = local_sgd(
             model, data, lr=float(config.get("lr", tc.lr)), batch_size=tc.batch_size,
@@ -242,6 +273,8 @@ class ClientWorker:
         ``mia=<attacks>``: only membership-inference signals (fedforget.evaluation.federated)
         of the model, or of K stacked shadow models with ``shadows=K``."""
         cfg = self.config()
+        if "relapse" in config:  # forget counts per streamed request (fedforget.timeline)
+            return {}, self._request_counts(cfg, arrays, str(config["relapse"]))
         _local, forget, retain = self._splits(cfg)
         if "mia" in config:
             sets = mia_fed.client_sets(self._data(cfg), cfg, self.partition_id, forget, retain)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fedforget.checkpoint import take_resume_request
 from fedforget.combiners import COMBINERS
 from fedforget.compression import compressor_for
 from fedforget.config import ExperimentConfig
@@ -39,6 +40,7 @@ from fedforget.projection import max_abs_cosine
 from fedforget.receipts.records import DeletionRecords
 from fedforget.runloop import PhaseRecord, RoundLoop
 from fedforget.seeding import derive_seed, np_rng
+from fedforget.timeline import Timeline
 from fedforget.training import accuracy_counts, predict_logits
 from fedforget.unlearning.procedure import Procedure, resolve_procedure
 from fedforget.validate import validate_experiment
@@ -60,6 +62,7 @@ class Experiment:
         self.test = data.test
         self.nonmember = data.nonmember
         self.backdoor_test = data.backdoor_test()
+        self.requests = data.requests  # every request of the run, on its timeline (fedforget.stream)
         self.model = build_model(cfg.model, data.test.input_shape, data.test.num_classes, seed=0)
         self.n_forget: dict[int, int] = {}
         self.n_retain: dict[int, int] = {}
@@ -86,6 +89,7 @@ class Experiment:
         self.everyone: list[int] = []
         self.init: Arrays = {}
         self.retrained: Arrays | None = None
+        self.retrain_rounds: int | None = None  # streamed requests: the rounds trained so far
         self._eval_time = 0.0
         self._roc: dict[str, Any] = {}
 
@@ -299,7 +303,8 @@ class Experiment:
         retain data only); computed once per experiment."""
         if self.retrained is None:
             tc = self.cfg.training
-            self.retrained = self.loop.run("retrain", tc.rounds, self.init, self.fedavg_step("retrain", self.retainers, tc.lr))
+            rounds = tc.rounds if self.retrain_rounds is None else self.retrain_rounds
+            self.retrained = self.loop.run("retrain", rounds, self.init, self.fedavg_step("retrain", self.retainers, tc.lr))
         return self.retrained
 
     # ------------------------------------------------------------------ evaluation
@@ -319,10 +324,11 @@ class Experiment:
         return res
 
     # ------------------------------------------------------------------ run
-    def prepare(self) -> None:
-        """Output folder, resolved config, empty metrics file."""
+    def prepare(self, resume: bool = False) -> None:
+        """Output folder, resolved config, empty metrics file (kept when resuming)."""
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "metrics.jsonl").unlink(missing_ok=True)
+        if not resume:
+            (self.out / "metrics.jsonl").unlink(missing_ok=True)
         atomic_write_text(self.out / "config.yaml", self.cfg.to_yaml())
         self.records.start()  # <out>/ledger.sqlite (kept with its pending requests when resuming)
         self._eval_time = 0.0
@@ -365,15 +371,15 @@ class Experiment:
         return arrays, rec
 
     def run(self) -> dict[str, Any]:
-        cfg = self.cfg
-        self.prepare()
-        t_start = time.perf_counter()
+        """The run on its timeline (fedforget.timeline): training rounds, deletion requests
+        arriving between them and served by ``deletion.policy``, the reference, evaluation.
+        When every request comes after training: train -> delete -> unlearn -> retrain."""
+        resume = take_resume_request(self.out)
+        timeline = Timeline(self, time.perf_counter())  # refuses a schedule the method cannot serve
+        self.prepare(resume=resume)
+        timeline.t_start = time.perf_counter()
         self.setup()
-        original = self.train()
-        self.delete()
-        unlearned, unl_rec = self.unlearn(original)
-        retrained = self.retrain() if cfg.evaluation.retrain else None
-        return self.finish(original, unlearned, unl_rec, retrained, t_start)
+        return timeline.run(resume)
 
     def finish(
         self, original: Arrays | None, unlearned: Arrays, unl_rec: PhaseRecord, retrained: Arrays | None,

@@ -8,13 +8,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fedforget.config import DataConfig, DeletionConfig, ExperimentConfig, PartitionConfig
+from fedforget.config import (
+    DataConfig,
+    DeletionConfig,
+    DeletionRequest,
+    ExperimentConfig,
+    PartitionConfig,
+    TrainingConfig,
+)
 from fedforget.data.datasets import ArrayData, load_dataset, stamp_trigger
-from fedforget.data.forget import build_forget_sets
+from fedforget.data.forget import forget_sets_by_request
 from fedforget.data.normalize import normalize_splits
 from fedforget.data.partition import partition_ids
 from fedforget.errors import DataError
 from fedforget.seeding import derive_seed, np_rng
+from fedforget.stream import timeline_requests
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,10 @@ class FederatedData:
     backdoor_target: int  # -1 when the probe is off
     trigger_size: int
     trigger_value: float
+    # Every request of the run (deletion.requests + deletion.stream, fedforget.stream) and,
+    # per request, the forget ids per client (``forget`` is their union).
+    requests: tuple[DeletionRequest, ...] = ()
+    forget_by_request: tuple[tuple[np.ndarray, ...], ...] = ()
 
     @property
     def num_clients(self) -> int:
@@ -64,12 +76,16 @@ def _split(data: ArrayData, frac: float, seed: int) -> tuple[ArrayData, ArrayDat
 def build_federated_data(cfg: ExperimentConfig) -> FederatedData:
     """Deterministic in the data-relevant sections only; cached on them (they are frozen,
     hashable dataclasses), so every message of a run reuses one build."""
-    return _build_cached(cfg.data, cfg.partition, cfg.deletion, cfg.runtime.seed)
+    rounds = cfg.training.rounds if cfg.deletion.stream.rate > 0 else 0  # the stream's horizon
+    return _build_cached(cfg.data, cfg.partition, cfg.deletion, cfg.runtime.seed, rounds)
 
 
 @functools.lru_cache(maxsize=4)
-def _build_cached(data_cfg: DataConfig, part_cfg: PartitionConfig, del_cfg: DeletionConfig, seed: int) -> FederatedData:
-    cfg = ExperimentConfig(data=data_cfg, partition=part_cfg, deletion=del_cfg)
+def _build_cached(
+    data_cfg: DataConfig, part_cfg: PartitionConfig, del_cfg: DeletionConfig, seed: int, rounds: int = 0
+) -> FederatedData:
+    cfg = ExperimentConfig(data=data_cfg, partition=part_cfg, deletion=del_cfg,
+                           training=TrainingConfig(rounds=max(rounds, 1)))
     full = load_dataset(cfg.data, derive_seed(seed, "data"))
     rest, test = _split(full, cfg.data.test_fraction, derive_seed(seed, "split-test"))
     nm_frac = cfg.data.nonmember_fraction / (1.0 - cfg.data.test_fraction)
@@ -77,7 +93,9 @@ def _build_cached(data_cfg: DataConfig, part_cfg: PartitionConfig, del_cfg: Dele
     train, test, nonmember = normalize_splits(cfg.data, train, test, nonmember)  # fitted on train only
     parts = partition_ids(train.ids, train.y, cfg.partition, derive_seed(seed, "partition"))
     labels_by_id = dict(zip(train.ids.tolist(), train.y.tolist(), strict=True))
-    forget = build_forget_sets(cfg.deletion.requests, parts, labels_by_id, derive_seed(seed, "forget"))
+    requests = timeline_requests(cfg, train.num_classes)
+    per_request = forget_sets_by_request(requests, parts, labels_by_id, derive_seed(seed, "forget"))
+    forget = [np.unique(np.concatenate([req[c] for req in per_request])).astype(np.int64) for c in range(len(parts))]
     bd = cfg.deletion.backdoor
     poisoned = np.zeros(0, dtype=np.int64)
     if bd.enabled:
@@ -104,4 +122,6 @@ def _build_cached(data_cfg: DataConfig, part_cfg: PartitionConfig, del_cfg: Dele
         backdoor_target=bd.target if bd.enabled else -1,
         trigger_size=bd.size,
         trigger_value=bd.value,
+        requests=requests,
+        forget_by_request=tuple(tuple(req) for req in per_request),
     )

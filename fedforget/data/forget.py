@@ -21,8 +21,22 @@ def build_forget_sets(
     seed: int,
 ) -> list[np.ndarray]:
     """Return one sorted array of forget ids per client (empty where nothing is deleted)."""
-    forget: list[set[int]] = [set() for _ in partitions]
+    per_request = forget_sets_by_request(requests, partitions, labels_by_id, seed)
+    return [np.array(sorted(set().union(*(set(req[c].tolist()) for req in per_request))), dtype=np.int64)
+            for c in range(len(partitions))]
+
+
+def forget_sets_by_request(
+    requests: tuple[DeletionRequest, ...],
+    partitions: list[np.ndarray],
+    labels_by_id: dict[int, int] | np.ndarray,
+    seed: int,
+) -> list[list[np.ndarray]]:
+    """Per request, one sorted array of forget ids per client (requests on a timeline are
+    served one by one; a client's forget set is the union of its served requests)."""
+    out: list[list[np.ndarray]] = []
     for i, r in enumerate(requests):
+        forget: list[set[int]] = [set() for _ in partitions]
         if r.granularity == "client":
             forget[r.client].update(int(v) for v in partitions[r.client])
         elif r.granularity == "class":
@@ -48,4 +62,5 @@ def build_forget_sets(
                 k = max(1, int(round(r.fraction * len(ids))))
                 pick = np_rng(seed, "forget-samples", i).choice(ids, size=k, replace=False)
                 forget[r.client].update(int(v) for v in pick)
-    return [np.array(sorted(s), dtype=np.int64) for s in forget]
+        out.append([np.array(sorted(s), dtype=np.int64) for s in forget])
+    return out

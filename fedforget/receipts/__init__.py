@@ -8,6 +8,7 @@ forgetting evidence. One module per concern:
 * :mod:`~fedforget.receipts.signing` -- Ed25519 key pair of the server and signatures;
 * :mod:`~fedforget.receipts.receipt` -- build and verify a receipt;
 * :mod:`~fedforget.receipts.zk` -- ezkl proofs of a model's outputs on committed samples;
+* :mod:`~fedforget.receipts.device`, :mod:`~fedforget.receipts.prover` -- the device side: commit, prove;
 * :mod:`~fedforget.receipts.records` -- what the experiment calls: ledger + receipts.
 
 See docs/verifiable-deletion.md for what each part proves and what it does not.

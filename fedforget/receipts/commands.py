@@ -50,7 +50,7 @@ def main(args: argparse.Namespace) -> int:
                 print(format_table(led.entries()))
         return 0
     if args.cmd == "prove":
-        from fedforget.receipts.device import prove_receipt
+        from fedforget.receipts.prover import prove_receipt
 
         bundle, t = prove_receipt(args.receipt, args.device, args.samples, args.config)
         print(f"zero-knowledge bundle: {bundle} (setup {t['setup']:.1f}s, proof {t['prove']:.1f}s, "

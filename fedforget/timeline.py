@@ -1,0 +1,256 @@
+"""The run on its timeline: training rounds, deletion requests that arrive between them,
+and the serve points of ``deletion.policy`` (:mod:`fedforget.serving`).
+
+    boundary 0 -> train round 0 -> boundary 1 -> ... -> train round T-1 -> boundary T
+    at each boundary t: requests arriving at t become pending; the policy may serve a
+    batch (delete -> the method's unlearning phases -> evidence); then training goes on
+    without the deleted data (a client-level request removes the client).
+
+A plain run (every request without ``at_round``) is the special case of one serve point
+at boundary T, and gives the same numbers as the fixed train -> delete -> unlearn ->
+retrain sequence. Positions are checkpointed (:mod:`fedforget.checkpoint`) every
+``runtime.checkpoint_every`` rounds and at every serve point, so ``--resume`` repeats at
+most the rounds since the last one (a serve point is repeated whole).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fedforget.checkpoint import load_position, save_position, truncate_metrics
+from fedforget.evaluation.metrics import param_distance
+from fedforget.io import append_jsonl, atomic_save_npz, atomic_write_json
+from fedforget.runloop import PhaseRecord
+from fedforget.serving import check_schedule, schedule
+from fedforget.stream import arrival_round, describe, request_id, spec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fedforget.experiment import Experiment
+
+log = logging.getLogger(__name__)
+
+Arrays = dict[str, np.ndarray]
+RELAPSE_FILE = "relapse.jsonl"  # forget accuracy of every served request, per training round
+
+
+def plan(exp: Experiment) -> dict[int, list[int]]:
+    """The serve schedule (round -> request indices), checked against the method."""
+    cfg = exp.cfg
+    arrivals = [arrival_round(r, cfg.training.rounds) for r in exp.requests]
+    sched = schedule(cfg.deletion, arrivals, cfg.training.rounds)
+    check_schedule(exp.procedure, cfg.unlearning.method, sched, cfg.training.rounds)
+    return sched
+
+
+def send_delete(exp: Experiment, served: list[int], current: list[int]) -> None:
+    """Tell every client which requests are served (their data never trains again) and
+    which are being served now (the forget set of the coming unlearning phases)."""
+    conf = {"served": spec(served), "current": spec(current)}
+    dels = exp.fed.send("delete", {p: ({}, dict(conf)) for p in exp.everyone})
+    exp.n_forget = {p: int(m["n_forget"]) for p, (_, m) in dels.items()}
+    exp.n_retain = {p: int(m["n_retain"]) for p, (_, m) in dels.items()}
+    # Deletion ledger: ``received`` with the clients' commitments, before any unlearning.
+    exp.records.on_request_received([(request_id(i), exp.requests[i]) for i in current],
+                                    {p: m for p, (_, m) in dels.items()}, exp.loop.global_round)
+    log.info("serving %s: %d samples to forget on clients %s", [request_id(i) for i in current],
+             sum(exp.n_forget.values()), exp.forgetters)
+
+
+def request_metrics(exp: Experiment, arrays: Arrays, indices: list[int]) -> dict[int, dict[str, float | None]]:
+    """Forget accuracy and loss of ``arrays`` on each listed request's data (clients
+    return counts per request, never samples)."""
+    if not indices:
+        return {}
+    conf = {"relapse": spec(indices)}
+    replies = exp.fed.send("evaluate", {p: (arrays, dict(conf)) for p in exp.everyone})
+    tot: dict[int, list[float]] = {i: [0.0, 0.0, 0.0] for i in indices}
+    for _, m in replies.values():
+        for i in indices:
+            n = float(m.get(f"{i}.n", 0))
+            tot[i][0] += float(m.get(f"{i}.correct", 0))
+            tot[i][1] += n
+            tot[i][2] += float(m.get(f"{i}.loss", 0.0))  # summed over the samples
+    return {i: {"forget_acc": c / n if n else None, "forget_loss": s / n if n else None, "n": n}
+            for i, (c, n, s) in tot.items()}
+
+
+def reference(exp: Experiment, rounds: int) -> Arrays:
+    """The federation retrained from scratch for ``rounds`` rounds without everything
+    served so far (same init and per-round seeds as training); reused when the method
+    (``retrain``) has just computed it."""
+    if exp.retrained is not None and exp.retrain_rounds == rounds:
+        return exp.retrained
+    exp.retrained, exp.retrain_rounds = None, rounds
+    return exp.retrain()
+
+
+class Timeline:
+    def __init__(self, exp: Experiment, t_start: float) -> None:
+        self.exp = exp
+        self.cfg = exp.cfg
+        self.t_start = t_start
+        self.sched = plan(exp)
+        self.served: list[int] = []
+        self.records: dict[int, dict[str, Any]] = {}
+        self.serve_cost = PhaseRecord()
+        self.original: Arrays | None = None
+
+    # ------------------------------------------------------------------ helpers
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t_start
+
+    def participants(self) -> list[int]:
+        """Clients still in the federation: a served client-level request removes one."""
+        n = self.exp.n_retain
+        return [p for p in self.exp.everyone if not self.served or n.get(p, 1) > 0]
+
+    def checkpoint(self, t: int, arrays: Arrays) -> None:
+        lp = self.exp.loop
+        position = {
+            "t": t, "step": lp.global_round, "served": self.served, "elapsed_s": self.elapsed(),
+            "records": {str(i): r for i, r in self.records.items()},
+            "serve_cost": vars(self.serve_cost),
+            "phases": {k: vars(v) for k, v in lp.phases.items()},
+        }
+        models = {"arrays": arrays, **({"original": self.original} if self.original is not None else {})}
+        save_position(self.exp.out, position, models)
+
+    def restore(self) -> tuple[int, Arrays] | None:
+        got = load_position(self.exp.out)
+        if got is None:
+            return None
+        position, models = got
+        lp = self.exp.loop
+        lp.global_round = int(position["step"])
+        lp.phases = {k: PhaseRecord(**v) for k, v in position["phases"].items()}
+        self.served = [int(i) for i in position["served"]]
+        self.records = {int(i): r for i, r in position["records"].items()}
+        self.serve_cost = PhaseRecord(**position["serve_cost"])
+        self.original = models.get("original")
+        self.t_start = time.perf_counter() - float(position["elapsed_s"])
+        for name in ("metrics.jsonl", RELAPSE_FILE):
+            truncate_metrics(self.exp.out / name, lp.global_round)
+        if self.served:  # the clients' view of what is deleted, as it was there
+            send_delete(self.exp, self.served, self.records[self.served[-1]]["batch"])
+        log.info("resuming at training round %d (step %d; %d request(s) served)", position["t"], lp.global_round,
+                 len(self.served))
+        return int(position["t"]), models["arrays"]
+
+    # ------------------------------------------------------------------ run
+    def run(self, resume: bool = False) -> dict[str, Any]:
+        exp, cfg = self.exp, self.cfg
+        T = cfg.training.rounds
+        every = cfg.runtime.checkpoint_every
+        start, arrays = 0, exp.init
+        if resume and (got := self.restore()) is not None:
+            start, arrays = got
+        for t in range(start, T + 1):
+            if t == T:
+                atomic_save_npz(exp.out / "checkpoints" / "train.npz", arrays)  # the trained model
+            if t in self.sched or (every and t % every == 0 and t > start) or t == T:
+                self.checkpoint(t, arrays)
+            for i, r in enumerate(exp.requests):
+                if arrival_round(r, T) == t and i not in self.records:
+                    self.records[i] = {"id": request_id(i), "request": describe(r), "arrival_round": t,
+                                       "arrival_s": self.elapsed()}
+            if t in self.sched:
+                if t == T and not self.served:
+                    self.original = arrays  # the plain run's trained model
+                arrays = self.serve(t, self.sched[t], arrays)
+            if t < T:
+                step = exp.fedavg_step("train", self.participants(), cfg.training.lr)
+                evaluate = cfg.evaluation.every_round or t == T - 1
+                arrays = exp.loop.round("train", t, arrays, step, total=T, evaluate=evaluate)
+                if evaluate and self.served:
+                    self.relapse(t, arrays)
+        return self.finish(arrays)
+
+    def serve(self, t: int, batch: list[int], arrays: Arrays) -> Arrays:
+        exp = self.exp
+        self.served.extend(batch)
+        send_delete(exp, self.served, batch)
+        exp.retrained, exp.retrain_rounds = None, t  # a ``retrain`` method retrains the rounds so far
+        unlearned, rec = exp.unlearn(arrays)
+        self.serve_cost.add(rec)
+        done_s = self.elapsed()
+        general, per = self.evidence(unlearned, batch)
+        if self.cfg.evaluation.retrain_at == "each" and t > 0:
+            ref_general, ref_per = self.evidence(reference(exp, t), batch)
+            general.update({f"reference_{k}": v for k, v in ref_general.items()})
+            for i in batch:
+                per[i].update({f"reference_{k}": v for k, v in ref_per[i].items()})
+        for i in batch:
+            self.records[i].update({
+                "served_round": t, "waited_rounds": t - self.records[i]["arrival_round"],
+                "waited_s": done_s - self.records[i]["arrival_s"], "batch": batch,
+                "cost": {"time_s": rec.time_s, "bytes_down": rec.bytes_down, "bytes_up": rec.bytes_up,
+                         "rounds": rec.rounds, "batch_size": len(batch)},
+                "at_serve": {**general, **per[i]},
+            })
+        exp.records.on_served(unlearned, {}, t, [request_id(i) for i in batch],  # ledger + signed receipts
+                              per_request={request_id(i): {"at_serve": {**general, **per[i]}} for i in batch})
+        return unlearned
+
+    def evidence(self, arrays: Arrays, batch: list[int]) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+        """Server-side metrics (test accuracy, ASR) and each request's forget metrics."""
+        return dict(self.exp._server_eval(arrays)), request_metrics(self.exp, arrays, batch)
+
+    def relapse(self, t: int, arrays: Arrays) -> None:
+        """Forget metrics of every served request after training round ``t``."""
+        m = request_metrics(self.exp, arrays, self.served)
+        row = {"step": self.exp.loop.global_round, "round": t + 1,
+               **{request_id(i): m[i]["forget_acc"] for i in self.served}}
+        append_jsonl(self.exp.out / RELAPSE_FILE, row)
+
+    def finish(self, arrays: Arrays) -> dict[str, Any]:
+        exp, cfg = self.exp, self.cfg
+        T = cfg.training.rounds
+        send_delete(exp, self.served, self.served)  # final evaluation: everything deleted
+        retrained = reference(exp, T) if cfg.evaluation.retrain else None
+        plain = len(self.sched) == 1 and T in self.sched
+        results = exp.finish(self.original if plain else None, arrays, self.serve_cost, retrained, self.t_start)
+        final = request_metrics(exp, arrays, self.served)
+        ref = request_metrics(exp, retrained, self.served) if retrained is not None else {}
+        for i in self.served:
+            self.records[i]["at_end"] = {**final[i], **{f"reference_{k}": v for k, v in ref.get(i, {}).items()}}
+        results["requests"] = [self.records[i] for i in sorted(self.records)]
+        results["timeline"] = self.summary(results, arrays, retrained)
+        atomic_write_json(exp.out / "results.json", results)
+        exp.records.on_final_evidence(results)  # receipts re-issued with the evidence vs the retrained model
+        save_position(exp.out, {"t": T + 1, "step": exp.loop.global_round, "done": True, "served": self.served,
+                                "elapsed_s": self.elapsed(), "records": {}, "serve_cost": vars(self.serve_cost),
+                                "phases": {k: vars(v) for k, v in exp.loop.phases.items()}}, {})
+        return results
+
+    def summary(self, results: dict[str, Any], arrays: Arrays, retrained: Arrays | None) -> dict[str, Any]:
+        recs = [self.records[i] for i in self.served]
+        waits = [r["waited_rounds"] for r in recs]
+        models = results["models"]
+        out: dict[str, Any] = {
+            "policy": self.cfg.deletion.policy,
+            "serve_points": {str(t): [request_id(i) for i in b] for t, b in sorted(self.sched.items())},
+            "requests": len(recs),
+            "cost_time_s": self.serve_cost.time_s,
+            "cost_bytes": self.serve_cost.bytes_down + self.serve_cost.bytes_up,
+            "cost_rounds": self.serve_cost.rounds,
+            "mean_wait_rounds": float(np.mean(waits)) if waits else 0.0,
+            "max_wait_rounds": max(waits) if waits else 0,
+            "max_wait_s": max((r["waited_s"] for r in recs), default=0.0),
+            "final_test_acc": models["unlearned"].get("test_acc"),
+        }
+        if retrained is not None:
+            ref = models["retrained"]
+            out["reference_test_acc"] = ref.get("test_acc")
+            out["gap_test_acc"] = _gap(models["unlearned"].get("test_acc"), ref.get("test_acc"))
+            out["gap_forget_acc"] = _gap(models["unlearned"].get("forget_acc"), ref.get("forget_acc"))
+            out["distance_to_reference"] = param_distance(arrays, retrained)
+        return out
+
+
+def _gap(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else float(a - b)
+
