@@ -60,6 +60,7 @@ def _add(arrays: Arrays, delta: Arrays) -> Arrays:
 @register_procedure("federaser")
 class FedEraser(Procedure):
     granularities = frozenset({"client"})
+    replays_history = True  # stored since round 0: one serve point per run (fedforget.serving)
 
     @classmethod
     def validate(cls, cfg: ExperimentConfig) -> None:
