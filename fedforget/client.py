@@ -28,14 +28,16 @@ from fedforget.data.federation import FederatedData, build_federated_data
 from fedforget.errors import FedForgetError
 from fedforget.evaluation import federated as mia_fed
 from fedforget.evaluation.attacks.base import signals
+from fedforget.evaluation.evaluators import EVALUATORS
 from fedforget.faults import apply_injected
 from fedforget.io import atomic_save_npz, atomic_write_text, load_npz
 from fedforget.models import build_model
 from fedforget.params import flat_params, get_arrays, set_arrays
-from fedforget.seeding import torch_gen
+from fedforget.seeding import derive_seed, torch_gen
 from fedforget.stream import ids_of_requests
 from fedforget.training import accuracy_counts, local_sgd, predict_logits
 from fedforget.unlearning import UNLEARNERS, retain_directions
+from fedforget.unlearning.calibration import forget_report
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +239,7 @@ class ClientWorker:
         _local, forget, retain = self._splits(cfg)
         seed = int(config["seed"])
         out: Arrays = {}
+        stats: Scalars = {}  # calibration statistics (counts only) ride on the reply
         uc = cfg.unlearning
         if bool(config.get("want_forget", True)) and len(forget) > 0:
             model = self._model(cfg, arrays)
@@ -250,6 +253,7 @@ class ClientWorker:
             unl.options = {k[4:]: v for k, v in config.items() if k.startswith("opt.")}
             comp = self._compressor(cfg)
             w0 = comp.deployed_flat(model) if comp.enabled else None
+            stats = forget_report(model, forget, unl.options, unl.calibrated_on)
             upd = unl.forget_update(model, forget, retain, torch_gen(seed, self.partition_id, "forget"))
             if w0 is not None:  # what the deployed (masked, on-grid) model actually moved
                 upd = comp.client_update(model, upd, w0)
@@ -266,7 +270,7 @@ class ClientWorker:
         comp = self._compressor(cfg)
         if comp.enabled:
             out = comp.encode(out, masks=comp.last_masks)
-        return out, {"n_forget": len(forget), "n_retain": len(retain)}
+        return out, {"n_forget": len(forget), "n_retain": len(retain), **stats}
 
     def on_evaluate(self, arrays: Arrays, config: Scalars) -> tuple[Arrays, Scalars]:
         """Accuracy counts on forget/retain data, and attack signals on the forget set.
@@ -279,6 +283,10 @@ class ClientWorker:
         if "mia" in config:
             sets = mia_fed.client_sets(self._data(cfg), cfg, self.partition_id, forget, retain)
             return mia_fed.mia_signals(cfg, self.partition_id, sets, lambda a: self._model(cfg, a), arrays, config), {}
+        if "evaluator" in config:  # relearn / probe (fedforget.evaluation.evaluators): scalars only
+            ev = EVALUATORS.get(str(config["evaluator"]))()
+            seed = derive_seed(int(config.get("seed", 0)), self.partition_id)
+            return {}, ev.client(cfg, self._model(cfg, arrays), forget, retain, seed)
         model = self._model(cfg, arrays)
         metrics: Scalars = {}
         for name, part in (("forget", forget), ("retain", retain)):

@@ -29,7 +29,9 @@ from typing import Any
 import numpy as np
 
 from fedforget.config import CompareEntry, ExperimentConfig, compare_entry_config
-from fedforget.errors import ConfigError
+from fedforget.errors import ConfigError, DivergenceError
+from fedforget.evaluation.evaluators.relearn import add_steps_to_recover
+from fedforget.evaluation.indistinguishability import QUALITY_COLUMNS, quality_columns
 from fedforget.experiment import Experiment, PhaseRecord
 from fedforget.federation import Arrays, Federation
 from fedforget.io import atomic_save_npz, atomic_write_json, atomic_write_text, load_npz
@@ -116,7 +118,13 @@ def run_comparison(cfg: ExperimentConfig, fed: Federation, out_dir: str | Path) 
         t0 = time.perf_counter()
         ex.setup()
         ex.delete()
-        unlearned, rec = ex.unlearn(original)
+        try:
+            unlearned, rec = ex.unlearn(original)
+        except DivergenceError as err:  # fedforget.unlearning.stability: fail this row, keep going
+            log.warning("%s failed: %s", e.name, err)
+            table[e.name] = {"method": mcfg.unlearning.method, "diverged": True, "failed": str(err)}
+            per_method[e.name] = {"diverged": True, "failed": str(err), "overrides": list(e.set)}
+            continue
         if not all(np.isfinite(np.asarray(v)).all() for v in unlearned.values()):
             log.warning("%s diverged (non-finite weights); its row is marked diverged, not evaluated", e.name)
             table[e.name] = {"method": mcfg.unlearning.method, "diverged": True, "time_s": rec.time_s,
@@ -129,6 +137,7 @@ def run_comparison(cfg: ExperimentConfig, fed: Federation, out_dir: str | Path) 
             table["original"] = {**res["models"]["original"], "method": "(trained model)"}
             table[BASELINE] = {**res["models"]["retrained"], "method": BASELINE}
         table[e.name] = {**res["models"]["unlearned"], "method": mcfg.unlearning.method}
+        add_steps_to_recover({e.name: table[e.name]}, mcfg, table["original"].get("forget_acc"))
         per_method[e.name] = {"results": str(out / "methods" / e.name / "results.json"), "overrides": list(e.set)}
 
     summary = {
@@ -153,17 +162,18 @@ def _attacks(rows: dict[str, dict[str, Any]]) -> list[str]:
 
 def table_rows(rows: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
     attacks = _attacks(rows)
-    head = ["row", *COLUMNS, *[f"mia_auc_{a}" for a in attacks]]
+    head = ["row", *COLUMNS, *[f"mia_auc_{a}" for a in attacks], *QUALITY_COLUMNS]
     body = []
     for name, r in rows.items():
-        body.append([name, *[r.get(c) for c in COLUMNS], *[r.get("mia", {}).get(a, {}).get("auc") for a in attacks]])
+        body.append([name, *[r.get(c) for c in COLUMNS], *[r.get("mia", {}).get(a, {}).get("auc") for a in attacks],
+                     *quality_columns(r)])
     return head, body
 
 
 def _cell(v: Any, col: str) -> str:
     if v is None:
         return "n/a"
-    if col in ("test_acc", "retain_acc", "forget_acc", "asr"):
+    if col in ("test_acc", "retain_acc", "forget_acc", "asr", "relearn_acc", "probe_acc"):
         return f"{100 * v:.1f}"
     if col == "bytes_sent":
         return f"{v / 1e6:.2f}"
@@ -177,7 +187,9 @@ def _cell(v: Any, col: str) -> str:
 def markdown_table(rows: dict[str, dict[str, Any]]) -> str:
     head, body = table_rows(rows)
     names = {"test_acc": "test acc %", "retain_acc": "retain acc %", "forget_acc": "forget acc %", "asr": "ASR %",
-             "distance_to_retrained": "L2 to retrain", "time_s": "time s", "bytes_sent": "MB sent"}
+             "distance_to_retrained": "L2 to retrain", "time_s": "time s", "bytes_sent": "MB sent",
+             "indistinguishability": "indist.", "mia_efficacy": "MIA-eff.", "relearn_acc": "relearn acc %",
+             "relearn_steps": "relearn steps", "probe_acc": "probe acc %"}
     lines = ["| " + " | ".join(names.get(h, h.replace("mia_auc_", "MIA AUC ")) for h in head) + " |",
              "|" + "---|" * len(head)]
     for row in body:
@@ -209,6 +221,8 @@ def write_comparison(out: Path, summary: dict[str, Any]) -> None:
         "method's own phases (no evaluation).",
         "",
         markdown_table(rows),
+        "",
+        *[f"- **{n}** failed: {r['failed']}" for n, r in rows.items() if r.get("failed")],
         "",
         "![per-method metrics](comparison_bars.png)",
         "",

@@ -245,11 +245,36 @@ class UnlearningConfig:
     retain_directions: int = field(default=4, metadata=_pos("int"))  # per retain client
     recovery_rounds: int = field(default=2, metadata=_nonneg())
     recovery_lr: float = field(default=0.05, metadata=_pos())
+    # Retain-matched forgetting (fedforget.unlearning.calibration): "target" = objectives
+    # stop per sample once it looks like a non-member at the ``target_quantile`` of the
+    # server's non-member pool (statistics travel in the unlearn config, never samples);
+    # ``early_stop`` also ends the rounds once the forget set as a whole does (off by
+    # default: it fires before a backdoor is gone, docs/evaluation.md); "none" = the
+    # original objectives.
+    calibration: Literal["none", "target"] = "target"
+    target_quantile: float = field(default=0.97, metadata=_unit_open())
+    early_stop: bool = False
+    # Stability: clip each local unlearning step's gradient norm (0 = off).
+    max_grad_norm: float = field(default=5.0, metadata=_nonneg("float"))
     # Options of individual methods (used only when that method runs).
     neggrad_plus: NegGradPlusConfig = NegGradPlusConfig()
     conmu: ConMUConfig = ConMUConfig()
     federaser: FedEraserConfig = FedEraserConfig()
     projected_ga: ProjectedGAConfig = ProjectedGAConfig()
+
+
+@dataclass(frozen=True)
+class RelearnConfig:
+    """``relearn`` evaluator: fine-tune on ``fraction`` of each client's forget set (or on
+    its retain data, ``data: retain``) for ``steps`` steps, measuring forget accuracy on
+    the rest of the forget set every ``every`` steps."""
+
+    steps: int = field(default=20, metadata=_pos("int"))
+    every: int = field(default=5, metadata=_pos("int"))
+    lr: float = field(default=0.05, metadata=_pos())
+    fraction: float = field(default=0.2, metadata=_unit_open())
+    data: Literal["forget", "retain"] = "forget"
+    recovered: float = field(default=0.9, metadata=_unit_open())  # "recovered" = this share of the original's forget acc
 
 
 @dataclass(frozen=True)
@@ -269,6 +294,10 @@ class EvaluationConfig:
     shadow_models: int = field(default=0, metadata=_nonneg())
     shadow_variance: Literal["auto", "per_example", "global"] = "auto"
     shadow_cache: str = ""
+    # Evaluators beyond attack scores (fedforget.evaluation.evaluators), run on the clients:
+    # relearn (fine-tuning attack), probe (linear probe on frozen features).
+    evaluators: tuple[str, ...] = ()
+    relearn: RelearnConfig = RelearnConfig()
 
 
 @dataclass(frozen=True)

@@ -18,3 +18,7 @@ class RegistryError(ConfigError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class DivergenceError(FedForgetError, ArithmeticError):
+    """An unlearning or training round produced non-finite numbers (NaN/inf)."""

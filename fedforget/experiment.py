@@ -24,6 +24,8 @@ from fedforget.combiners import COMBINERS
 from fedforget.compression import compressor_for
 from fedforget.config import ExperimentConfig
 from fedforget.data.federation import build_federated_data
+from fedforget.evaluation.evaluators.base import run_evaluators
+from fedforget.evaluation.evaluators.relearn import add_steps_to_recover
 from fedforget.evaluation.metrics import param_distance
 from fedforget.evaluation.server import FederatedMIA
 from fedforget.faults import (
@@ -42,7 +44,9 @@ from fedforget.runloop import PhaseRecord, RoundLoop
 from fedforget.seeding import derive_seed, np_rng
 from fedforget.timeline import Timeline
 from fedforget.training import accuracy_counts, predict_logits
+from fedforget.unlearning.calibration import member_share, reference_options, should_stop
 from fedforget.unlearning.procedure import Procedure, resolve_procedure
+from fedforget.unlearning.stability import check_finite_arrays, check_finite_updates
 from fedforget.validate import validate_experiment
 
 log = logging.getLogger(__name__)
@@ -92,6 +96,7 @@ class Experiment:
         self.retrain_rounds: int | None = None  # streamed requests: the rounds trained so far
         self._eval_time = 0.0
         self._roc: dict[str, Any] = {}
+        self.member_share: float | None = None  # of the last unlearn exchange (calibration)
 
     # ------------------------------------------------------------------ helpers
     def _init_arrays(self) -> Arrays:
@@ -199,7 +204,10 @@ class Experiment:
         travel with the model (e.g. ``ref.*`` reference weights); ``extra_conf`` may name
         another ``objective`` or override ``local_steps``/``lr``."""
         fs = self.forgetters if forgetters is None else forgetters
-        rs = self.retainers if retainers is None else retainers
+        # Retain directions from a sample of retain clients (training.clients_per_round);
+        # every forget client is asked: its data must be forgotten.
+        rs = self._select(self.retainers if retainers is None else retainers, "unlearn", seed)
+        extra_conf = {**self._calibration_conf(arrays), **(extra_conf or {})}  # reference statistics
         payload = {**arrays, **(extra_arrays or {})}
         reqs = {
             p: (payload, {"seed": seed, "want_forget": p in fs, "want_retain": p in rs, **(extra_conf or {})})
@@ -230,8 +238,21 @@ class Experiment:
             update = update * mask.to(update.dtype)
         set_arrays(self.model, arrays)
         w = flat_params(self.model).to(torch.float64) + scale * update.to(torch.float64)
+        check_finite_updates(self.cfg.unlearning.method, replies)
+        self.member_share = member_share([m for _, m in replies.values()])
         set_flat_params(self.model, w.to(torch.float32))
-        return self.compressor.postprocess(get_arrays(self.model), arrays, "unlearn", -1)  # back onto the grid
+        new = self.compressor.postprocess(get_arrays(self.model), arrays, "unlearn", -1)  # back onto the grid
+        check_finite_arrays(self.cfg.unlearning.method, new, "an unlearning update")
+        return new
+
+    def _calibration_conf(self, arrays: Arrays) -> Scalars:
+        """Reference statistics of the non-member pool under ``arrays`` (``opt.*``) for a
+        calibrated unlearn message (fedforget.unlearning.calibration); {} when off."""
+        uc = self.cfg.unlearning
+        if uc.calibration != "target":
+            return {}
+        set_arrays(self.model, arrays)
+        return reference_options(self.model, self.nonmember, uc.target_quantile)
 
     def unlearn_step(
         self, combiner: str | None = None, objective: str | None = None, seed_key: str = "unlearn",
@@ -268,14 +289,22 @@ class Experiment:
 
     def serve_pending(self, arrays: Arrays) -> Arrays:
         """Make-up unlearning rounds (phase ``unlearn_makeup``) for forget clients that
+        stopped: list[int] = []  # early stopping (calibration: target): the round it fired
         missed unlearning rounds, until every pending deletion is served; after
         ``runtime.makeup_rounds`` rounds, :class:`UnservedDeletionError` names the request."""
+            if stopped:
+                return arrays, {"early_stopped": stopped[0] + 1}
         done = 0
         while owed := self.pending.pending():
+            if uc.calibration == "target" and uc.early_stop and should_stop(self.member_share, uc.target_quantile):
+                stopped.append(r)  # the forget set already looks like non-members: keep the model
+                return arrays, {"early_stopped": r + 1, "member_share": self.member_share}
             if done >= self.cfg.runtime.makeup_rounds:
                 err = self.pending.unserved_error(self.cfg, done)
                 self.deletion_failed(err)
                 raise err
+            if self.member_share is not None:
+                extra["member_share"] = self.member_share
             log.warning("forget client(s) %s missed unlearning rounds: make-up round %d", owed, done + 1)
             step = self.unlearn_step(seed_key="unlearn-makeup", extra_conf=self._unlearn_conf, forgetters=owed)
             self._makeup = True
@@ -340,6 +369,8 @@ class Experiment:
         self.everyone = sorted(replies)
         log.info("federation of %d clients ready (%s samples)", len(self.everyone),
                  sum(int(m["num_examples"]) for _, m in replies.values()))
+        if self.cfg.evaluation.evaluators:  # relearn / probe, run on the clients
+            res["evaluators"] = run_evaluators(self.cfg, self.fed, arrays, name)
         self.init = self._init_arrays()
         return self.everyone
 
@@ -427,6 +458,7 @@ class Experiment:
             "total_time_s": time.perf_counter() - t_start,
             "faults": {**self.faults.summary(), "makeup_rounds": self.loop.phases.get("unlearn_makeup", PhaseRecord()).rounds,
                        "requests_lost": 0},  # a request that cannot be served raises instead
+        add_steps_to_recover(models, cfg, models.get("original", {}).get("forget_acc"))
         }
         atomic_write_json(self.out / "roc.json", self._roc)
         atomic_write_json(self.out / "results.json", results)

@@ -44,10 +44,12 @@ def local_sgd(
     momentum: float = 0.0,
     weight_decay: float = 0.0,
     post_step: StepHook | None = None,
+    max_grad_norm: float | None = None,
 ) -> dict[str, float]:
     """SGD on ``loss_fn`` over ``data``: ``epochs`` passes, or exactly ``max_steps`` steps
     (cycling through the data) when given. ``post_step`` runs after every optimiser step
-    (re-applying sparsity masks, for instance). Returns steps and mean loss."""
+    (re-applying sparsity masks, for instance); ``max_grad_norm`` clips each step's gradient
+    norm. Returns steps and mean loss."""
     if len(data) == 0:
         return {"steps": 0.0, "loss": float("nan")}
     model.train()
@@ -59,6 +61,8 @@ def local_sgd(
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model, xb, yb)
             loss.backward()
+            if max_grad_norm:  # stability: bounded step size whatever the objective
+                torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
             opt.step()
             if post_step is not None:
                 post_step(model)

@@ -33,6 +33,7 @@ from fedforget.config import ExperimentConfig
 from fedforget.data.datasets import ArrayData
 from fedforget.evaluation.attacks.base import ATTACKS, signals
 from fedforget.evaluation.federated import SETS, stack
+from fedforget.evaluation.indistinguishability import headline, ulira
 from fedforget.evaluation.metrics import mia_metrics
 from fedforget.evaluation.mia_efficacy import mia_efficacy
 from fedforget.evaluation.shadows import default_cache_root, train_or_load_shadows
@@ -66,6 +67,7 @@ class FederatedMIA:
         self.shadow: dict[str, dict[str, np.ndarray]] | None = None
         self.thresholds: dict[str, np.ndarray] = {}
         self.forget_scores: dict[str, dict[str, np.ndarray]] = {}
+        self.forget_phi: dict[str, np.ndarray] = {}
         self.roc_members: dict[str, dict[str, Any]] = {}
         self.shadow_info: dict[str, Any] = {"k": 0}
 
@@ -183,6 +185,8 @@ class FederatedMIA:
             self.roc_members[name][a] = mm.pop("roc", None)
             members[a] = mm
             self.forget_scores[name][a] = f
+            if a == "lira":  # the raw statistic phi, for the U-LiRA-style per-example test
+                self.forget_phi[name] = F["sig.lira"]
             for c in sorted(set(F["client"].tolist()) | set(R["client"].tolist())):
                 pc = per_client.setdefault(str(c), {"forget": {}, "retain": {}})
                 for s, vals, cl in (("forget", f, F["client"]), ("retain", r, R["client"])):
@@ -191,7 +195,7 @@ class FederatedMIA:
                         pc[s][a] = mia_metrics(sel, h, curve=False)
         set_arrays(self.model, arrays)
         test_conf = signals(["confidence"], predict_logits(self.model, self.test), torch.from_numpy(self.test.y))["confidence"]
-        eff = mia_efficacy(R["sig.confidence"], test_conf, F["sig.confidence"], np_rng(self.cfg.runtime.seed, "mia-efficacy", name))
+        eff = mia_efficacy(R["sig.confidence"], test_conf, F["sig.confidence"], np_rng(self.cfg.runtime.seed, "mia-efficacy"))  # same subsample for every model: a paired comparison
         return {"mia": mia, "mia_members": members, "mia_per_client": per_client, "mia_efficacy": eff, "roc": roc}
 
     # ------------------------------------------------------------------ comparison
@@ -203,6 +207,7 @@ class FederatedMIA:
         if "retrained" not in self.forget_scores:
             return out
         ret = self.forget_scores["retrained"]
+        models["retrained"]["indistinguishability"] = 1.0  # by definition
         for name in ("unlearned", "original"):
             if name not in self.forget_scores:
                 continue
@@ -227,7 +232,12 @@ class FederatedMIA:
                 }
             eu, er = models[name].get("mia_efficacy", {}), models["retrained"].get("mia_efficacy", {})
             cmp["mia_efficacy_gap"] = _gap(eu.get("mia_efficacy"), er.get("mia_efficacy"))
+            cmp["indistinguishability"] = headline(cmp)  # fedforget.evaluation.indistinguishability
+            if name in self.forget_phi and "retrained" in self.forget_phi and self.shadow is not None:
+                sh = self.shadow["forget"]
+                cmp["ulira"] = {m: ulira(self.forget_phi[m], sh["sig.lira"], sh["in"]) for m in (name, "retrained")}
             out["vs_retrained"][name] = cmp
+            models[name]["indistinguishability"] = cmp["indistinguishability"]
         return out
 
 

@@ -21,12 +21,16 @@ from fedforget.data.datasets import ArrayData
 from fedforget.params import flat_grad, flat_params
 from fedforget.registry import Registry
 from fedforget.training import batches, cross_entropy_loss, local_sgd
+from fedforget.unlearning.calibration import has_targets, hinge_mask
 
 
 class Unlearner:
     """Base class: the forgetting update is ``local_steps`` of SGD on :meth:`forget_loss`."""
 
     granularities: ClassVar[frozenset[str]] = frozenset({"samples", "class", "client"})
+    # Which reference statistic decides whether a forget sample still looks like a member
+    # under ``unlearning.calibration: target`` (fedforget.unlearning.calibration).
+    calibrated_on: ClassVar[str] = "confidence"
 
     def __init__(self, cfg: UnlearningConfig) -> None:
         self.cfg = cfg
@@ -34,6 +38,19 @@ class Unlearner:
         # L2-ball centre of projected_ga, the unlearning proxy of conmu. None otherwise.
         self.reference: nn.Module | None = None
         self.options: dict[str, Any] = {}  # per-round scalars a procedure sends as ``opt.<name>``
+
+    @property
+    def calibrated(self) -> bool:
+        """True when this round runs the retain-matched (calibrated) objective: the config
+        asks for it and the server sent the reference statistics."""
+        return self.cfg.calibration == "target" and has_targets(self.options)
+
+    def active(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Float mask of the samples a calibrated objective still pushes (all ones when
+        uncalibrated): those that still look like members (:func:`hinge_mask`)."""
+        if not self.calibrated:
+            return torch.ones(logits.shape[0], dtype=logits.dtype)
+        return hinge_mask(logits, y, self.options, self.calibrated_on)
 
     def forget_loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -46,6 +63,7 @@ class Unlearner:
         local_sgd(
             model, forget, loss_fn=self.forget_loss, lr=self.cfg.lr,
             batch_size=self.cfg.batch_size, gen=gen, max_steps=self.cfg.local_steps,
+            max_grad_norm=self.cfg.max_grad_norm,
         )
         return flat_params(model) - before
 

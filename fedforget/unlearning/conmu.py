@@ -21,6 +21,10 @@ and proxy rounds (utility and runtime up) and less noise (privacy down). Recover
 follow as for every method. The paper's ConMU is centralised; this is its federated
 adaptation, using only the messages every fedforget client already answers.
 
+With ``unlearning.calibration: target`` the distillation acts per sample only while the
+sample's true-class confidence is above the non-member level (a calibrated ConMU,
+fedforget.unlearning.calibration).
+
 Supported granularities: samples, class, client.
 """
 
@@ -36,6 +40,7 @@ from fedforget.combiners.base import Combiner
 from fedforget.errors import FedForgetError
 from fedforget.seeding import derive_seed, torch_gen
 from fedforget.unlearning.base import Unlearner, register_unlearner
+from fedforget.unlearning.calibration import masked_mean
 from fedforget.unlearning.procedure import ALL_GRANULARITIES, Procedure, register_procedure
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,7 +61,11 @@ class ProxyDistillation(Unlearner):
         self.reference.eval()
         with torch.no_grad():
             target = F.log_softmax(self.reference(x), dim=1)
-        return F.kl_div(F.log_softmax(model(x), dim=1), target, log_target=True, reduction="batchmean")
+        logits = model(x)
+        if self.calibrated:  # distil only the samples that still look like members
+            kl = F.kl_div(F.log_softmax(logits, dim=1), target, log_target=True, reduction="none").sum(1)
+            return masked_mean(kl, self.active(logits, y))
+        return F.kl_div(F.log_softmax(logits, dim=1), target, log_target=True, reduction="batchmean")
 
 
 @register_procedure("conmu")

@@ -8,6 +8,10 @@ Understanding Factors Influencing Machine Unlearning", EuroS&P 2022; and in fede
 form Halimi et al., "Federated Unlearning: How to Efficiently Erase a Client in FL?",
 2022 (which bounds the ascent, see ``projected_ga``).
 
+With ``unlearning.calibration: target`` the ascent is bounded per sample: a forget
+sample stops pushing once its true-class confidence is at the non-member level
+(fedforget.unlearning.calibration); unbounded ascent is ``calibration: none``.
+
 Supported granularities: samples, class, client.
 """
 
@@ -18,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fedforget.unlearning.base import Unlearner, register_unlearner
+from fedforget.unlearning.calibration import masked_mean
 
 
 @register_unlearner("gradient_ascent")
@@ -27,4 +32,7 @@ class GradientAscent(Unlearner):
     granularities = frozenset({"samples", "class", "client"})
 
     def forget_loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return -F.cross_entropy(model(x), y)
+        logits = model(x)
+        if self.calibrated:  # ascent stops per sample once p_y reaches the non-member level
+            return masked_mean(-F.cross_entropy(logits, y, reduction="none"), self.active(logits, y))
+        return -F.cross_entropy(logits, y)

@@ -26,7 +26,16 @@ def prediction_entropy(logits: torch.Tensor) -> torch.Tensor:
 
 @register_unlearner("oeu")
 class EntropyUnlearner(Unlearner):
-    """Minimise ``-H(softmax(f(x)))`` on the forget set."""
+    """Minimise ``-H(softmax(f(x)))`` on the forget set. Calibrated (the default,
+    ``unlearning.calibration: target``): ``mean(relu(H* - H))``, entropy maximisation that
+    is flat for a sample once its entropy reaches ``H*``, the non-member pool's median
+    entropy under the current model (fedforget.unlearning.calibration)."""
+
+    calibrated_on = "entropy"
 
     def forget_loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return -prediction_entropy(model(x)).mean()
+        logits = model(x)
+        h = prediction_entropy(logits)
+        if self.calibrated:
+            return F.relu(float(self.options["target_entropy"]) - h).mean()
+        return -h.mean()

@@ -15,6 +15,10 @@ arXiv:2503.13917, 2025.
   ``w_r = |g_f| / (|g_f| + |g_r|)``, so neither side dominates the discrete update.
   A client without retain data (a whole-client deletion) uses the forget term alone.
 
+Calibrated (``unlearning.calibration: target``): the similar-label term acts on a sample
+only while its true-class confidence is above the non-member level sent by the server
+(fedforget.unlearning.calibration); the retain term is unchanged.
+
 On a compressed client the model's forward pass is the fake-quantized one, so both
 gradients are straight-through gradients of the quantized model; the update that
 travels is what moved the deployed integer model (fedforget.compression).
@@ -33,6 +37,7 @@ from fedforget.data.datasets import ArrayData
 from fedforget.params import flat_params
 from fedforget.training import batches, local_sgd, predict_logits
 from fedforget.unlearning.base import Unlearner, register_unlearner
+from fedforget.unlearning.calibration import masked_mean
 
 
 def similar_labels(model: nn.Module, data: ArrayData) -> np.ndarray:
@@ -56,7 +61,11 @@ class QMUL(Unlearner):
         self, model: nn.Module, forget: ArrayData, retain: ArrayData | None, gen: torch.Generator
     ) -> torch.Tensor:
         before = flat_params(model).clone()
-        relabelled = ArrayData(forget.x, similar_labels(model, forget), forget.ids, forget.num_classes)
+        ncls = forget.num_classes
+        # Both labels travel in one int (true * C + similar): the calibrated objective needs
+        # the true label to decide whether a sample still looks like a member.
+        both = np.asarray(forget.y, dtype=np.int64) * ncls + similar_labels(model, forget)
+        relabelled = ArrayData(forget.x, both, forget.ids, ncls)
         retain_iter: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None
         params = [p for p in model.parameters() if p.requires_grad]
         self.weights: list[tuple[float, float]] = []
@@ -74,8 +83,13 @@ class QMUL(Unlearner):
                     retain_iter = None
             return None
 
-        def loss_fn(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            lf = F.cross_entropy(m(x), y)
+        def loss_fn(m: nn.Module, x: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
+            y_true, y = yy // ncls, yy % ncls
+            logits = m(x)
+            if self.calibrated:  # relabel only the samples that still look like members
+                lf = masked_mean(F.cross_entropy(logits, y, reduction="none"), self.active(logits, y_true))
+            else:
+                lf = F.cross_entropy(logits, y)
             rb = next_retain()
             if rb is None:
                 return lf
@@ -89,5 +103,5 @@ class QMUL(Unlearner):
             return 2.0 * (wf * lf + wr * lr_)
 
         local_sgd(model, relabelled, loss_fn=loss_fn, lr=self.cfg.lr, batch_size=self.cfg.batch_size,
-                  gen=gen, max_steps=self.cfg.local_steps)
+                  gen=gen, max_steps=self.cfg.local_steps, max_grad_norm=self.cfg.max_grad_norm)
         return flat_params(model) - before

@@ -20,7 +20,11 @@ The base objective is gradient ascent on the forget set (the objective SAU wraps
 paper's experiments), bounded per sample at twice the uniform-guess loss (unbounded, the
 boosted ascent diverged to NaN on the 90%-sparse quickstart). So ``sau`` vs
 ``gradient_ascent`` differs by the redistribution and the bound. On a dense model (no
-masks) nothing is lost and SAU is bounded gradient ascent.
+masks) nothing is lost and SAU is bounded gradient ascent. With ``unlearning.calibration:
+target`` the bound is the retain-matched one (a sample stops once its true-class
+confidence reaches the non-member level, fedforget.unlearning.calibration) instead of the
+fixed ``2 log C``; every local step's gradient norm is clipped at
+``unlearning.max_grad_norm``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from fedforget.data.datasets import ArrayData
 from fedforget.params import flat_params
 from fedforget.training import batches, local_sgd
 from fedforget.unlearning.base import Unlearner, register_unlearner
+from fedforget.unlearning.calibration import masked_mean
 
 
 def fisher_diagonal(model: nn.Module, data: ArrayData, batch_size: int, max_batches: int = 8) -> dict[str, torch.Tensor]:
@@ -64,6 +69,8 @@ class SparsityAwareUnlearner(Unlearner):
 
     def forget_loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         logits = model(x)
+        if self.calibrated:  # retain-matched bound: stop once p_y is at the non-member level
+            return masked_mean(-F.cross_entropy(logits, y, reduction="none"), self.active(logits, y))
         # Bounded ascent: a sample stops pushing once its loss exceeds twice the loss of a
         # uniform guess; the boosted gradients of redistribution otherwise run to NaN.
         cap = 2.0 * math.log(logits.shape[1])
@@ -100,7 +107,8 @@ class SparsityAwareUnlearner(Unlearner):
         handles = [params[n].register_hook(lambda g, s=s: g * s) for n, s in scales.items()]
         try:
             local_sgd(model, forget, loss_fn=self.forget_loss, lr=self.cfg.lr,
-                      batch_size=self.cfg.batch_size, gen=gen, max_steps=self.cfg.local_steps)
+                      batch_size=self.cfg.batch_size, gen=gen, max_steps=self.cfg.local_steps,
+                      max_grad_norm=self.cfg.max_grad_norm)
         finally:
             for h in handles:
                 h.remove()
