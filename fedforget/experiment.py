@@ -93,10 +93,10 @@ class Experiment:
         self.everyone: list[int] = []
         self.init: Arrays = {}
         self.retrained: Arrays | None = None
+        self.member_share: float | None = None  # of the last unlearn exchange (calibration)
         self.retrain_rounds: int | None = None  # streamed requests: the rounds trained so far
         self._eval_time = 0.0
         self._roc: dict[str, Any] = {}
-        self.member_share: float | None = None  # of the last unlearn exchange (calibration)
 
     # ------------------------------------------------------------------ helpers
     def _init_arrays(self) -> Arrays:
@@ -204,9 +204,7 @@ class Experiment:
         travel with the model (e.g. ``ref.*`` reference weights); ``extra_conf`` may name
         another ``objective`` or override ``local_steps``/``lr``."""
         fs = self.forgetters if forgetters is None else forgetters
-        # Retain directions from a sample of retain clients (training.clients_per_round);
-        # every forget client is asked: its data must be forgotten.
-        rs = self._select(self.retainers if retainers is None else retainers, "unlearn", seed)
+        rs = self.retainers if retainers is None else retainers
         extra_conf = {**self._calibration_conf(arrays), **(extra_conf or {})}  # reference statistics
         payload = {**arrays, **(extra_arrays or {})}
         reqs = {
@@ -214,6 +212,8 @@ class Experiment:
             for p in sorted(set(fs) | set(rs))
         }
         replies = self.fed.send("unlearn", reqs)
+        check_finite_updates(self.cfg.unlearning.method, replies)
+        self.member_share = member_share([m for _, m in replies.values()])
         # A forget client that did not deliver owes a round (served by serve_pending).
         asked = [p for p in fs if self.n_forget.get(p, 0) > 0]
         delivered = {p for p, (a, _) in replies.items() if "forget_update" in a}
@@ -238,8 +238,6 @@ class Experiment:
             update = update * mask.to(update.dtype)
         set_arrays(self.model, arrays)
         w = flat_params(self.model).to(torch.float64) + scale * update.to(torch.float64)
-        check_finite_updates(self.cfg.unlearning.method, replies)
-        self.member_share = member_share([m for _, m in replies.values()])
         set_flat_params(self.model, w.to(torch.float32))
         new = self.compressor.postprocess(get_arrays(self.model), arrays, "unlearn", -1)  # back onto the grid
         check_finite_arrays(self.cfg.unlearning.method, new, "an unlearning update")
@@ -265,14 +263,22 @@ class Experiment:
         conf = dict(extra_conf or {})
         if objective is not None:
             conf["objective"] = objective
+        stopped: list[int] = []  # early stopping (calibration: target): the round it fired
 
         def step(r: int, arrays: Arrays) -> tuple[Arrays, dict[str, Any]]:
+            if stopped:
+                return arrays, {"early_stopped": stopped[0] + 1}
             fupd, retain = self.collect_unlearn(arrays, derive_seed(self.root, seed_key, r), extra_conf=conf,
                                                 forgetters=forgetters)
+            if uc.calibration == "target" and uc.early_stop and should_stop(self.member_share, uc.target_quantile):
+                stopped.append(r)  # the forget set already looks like non-members: keep the model
+                return arrays, {"early_stopped": r + 1, "member_share": self.member_share}
             if not fupd and self.pending.pending():  # every forget client missed: made up later
                 return arrays, {"update_norm": 0.0}
             update = comb.combine(fupd, retain, mask=self.compressor.flat_mask(arrays))
             extra: dict[str, Any] = {"update_norm": float(update.norm())}
+            if self.member_share is not None:
+                extra["member_share"] = self.member_share
             if retain is not None and retain.numel():
                 extra["proj_max_cos"] = max_abs_cosine(update, retain)
             new = self.apply_update(arrays, update, uc.server_lr)
@@ -289,22 +295,14 @@ class Experiment:
 
     def serve_pending(self, arrays: Arrays) -> Arrays:
         """Make-up unlearning rounds (phase ``unlearn_makeup``) for forget clients that
-        stopped: list[int] = []  # early stopping (calibration: target): the round it fired
         missed unlearning rounds, until every pending deletion is served; after
         ``runtime.makeup_rounds`` rounds, :class:`UnservedDeletionError` names the request."""
-            if stopped:
-                return arrays, {"early_stopped": stopped[0] + 1}
         done = 0
         while owed := self.pending.pending():
-            if uc.calibration == "target" and uc.early_stop and should_stop(self.member_share, uc.target_quantile):
-                stopped.append(r)  # the forget set already looks like non-members: keep the model
-                return arrays, {"early_stopped": r + 1, "member_share": self.member_share}
             if done >= self.cfg.runtime.makeup_rounds:
                 err = self.pending.unserved_error(self.cfg, done)
                 self.deletion_failed(err)
                 raise err
-            if self.member_share is not None:
-                extra["member_share"] = self.member_share
             log.warning("forget client(s) %s missed unlearning rounds: make-up round %d", owed, done + 1)
             step = self.unlearn_step(seed_key="unlearn-makeup", extra_conf=self._unlearn_conf, forgetters=owed)
             self._makeup = True
@@ -345,6 +343,8 @@ class Experiment:
         mia = self.mia.evaluate(name, arrays)
         roc = mia.pop("roc")
         res.update(mia)
+        if self.cfg.evaluation.evaluators:  # relearn / probe, run on the clients
+            res["evaluators"] = run_evaluators(self.cfg, self.fed, arrays, name)
         res["time_s"] = (rec.time_s if rec else 0.0) + extra_time
         res["bytes_down"] = rec.bytes_down if rec else 0
         res["bytes_up"] = rec.bytes_up if rec else 0
@@ -369,8 +369,6 @@ class Experiment:
         self.everyone = sorted(replies)
         log.info("federation of %d clients ready (%s samples)", len(self.everyone),
                  sum(int(m["num_examples"]) for _, m in replies.values()))
-        if self.cfg.evaluation.evaluators:  # relearn / probe, run on the clients
-            res["evaluators"] = run_evaluators(self.cfg, self.fed, arrays, name)
         self.init = self._init_arrays()
         return self.everyone
 
@@ -434,6 +432,7 @@ class Experiment:
             for k, arr in (("original", original), ("unlearned", unlearned), ("retrained", retrained)):
                 if arr is not None:
                     models[k]["distance_to_retrained"] = param_distance(arr, retrained)
+        add_steps_to_recover(models, cfg, models.get("original", {}).get("forget_acc"))
         eval_s = time.perf_counter() - t_eval
 
         results = {
@@ -458,7 +457,6 @@ class Experiment:
             "total_time_s": time.perf_counter() - t_start,
             "faults": {**self.faults.summary(), "makeup_rounds": self.loop.phases.get("unlearn_makeup", PhaseRecord()).rounds,
                        "requests_lost": 0},  # a request that cannot be served raises instead
-        add_steps_to_recover(models, cfg, models.get("original", {}).get("forget_acc"))
         }
         atomic_write_json(self.out / "roc.json", self._roc)
         atomic_write_json(self.out / "results.json", results)
