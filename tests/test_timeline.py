@@ -119,9 +119,10 @@ def test_no_fit_uses_deleted_ids_after_serving(streamed):
         mine = np.concatenate([req[p] for req in fd.forget_by_request])
         assert np.isin(mine, used_before).all()  # the deleted data did train before its request
     assert checked > 0
-    client_level = [w for p, w in fed.workers.items() if p == 3][0]
-    after = client_level.used_ids[[k for k, _ in client_level.used_ids].index("delete") + 1:]
-    assert all(len(ids) == 0 for k, ids in after if k != "delete")  # the deleted client is gone
+    log = fed.workers[3].used_ids  # client 3 is deleted whole at round 3
+    gone_at = [j for j, (k, ids) in enumerate(log) if k == "delete" and len(ids) == len(fd.partitions[3])][0]
+    assert all(len(ids) == 0 for k, ids in log[gone_at:] if k != "delete")  # the deleted client is gone
+    assert any(k == "train" and len(ids) for k, ids in log[:gone_at])
 
 
 def test_per_request_records(streamed):
