@@ -94,14 +94,21 @@ def truncate_metrics(path: Path, step: int) -> None:
     atomic_write_text(path, "".join(f"{line}\n" for line in keep))
 
 
-def check_fresh_output(out: str | Path, resume: bool) -> None:
-    """Refuse to reuse a non-empty output folder unless resuming (and to resume nothing)."""
+def check_fresh_output(out: str | Path, resume: bool, config_yaml: str | None = None) -> None:
+    """Refuse to reuse a non-empty output folder unless resuming (and to resume nothing,
+    or a run of another config: ``config_yaml`` is compared with the saved one)."""
     out = Path(out)
     if resume:
         if not (_dir(out) / "position.json").exists():
             raise FedForgetError(
                 f"--resume: {out} holds no checkpoint (checkpoints/position.json) to continue from; "
                 "run without --resume to start afresh"
+            )
+        saved = out / "config.yaml"
+        if config_yaml is not None and saved.exists() and saved.read_text() != config_yaml:
+            raise FedForgetError(
+                f"--resume: the config differs from the one the run in {out} started with ({saved}); "
+                "resume with the same config and --set overrides, or start a new run with --out"
             )
         return
     if out.exists() and any(out.iterdir()):

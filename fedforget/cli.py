@@ -30,17 +30,24 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set unlearning.rounds=3 (repeatable)")
     r.add_argument("--out", default=None, help="output folder (default: runs/<name>)")
+    r.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in the output folder from its last checkpoint")
     r.add_argument("-v", "--verbose", action="store_true")
     v = sub.add_parser("validate", help="check a config and print the resolved YAML")
     v.add_argument("config")
     v.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     rep = sub.add_parser("report", help="(re)draw report.md and plots from an output folder")
     rep.add_argument("out")
+    rep.add_argument("--latex", action="store_true",
+                     help="write table.tex (booktabs, mean ± std over seeds) from the folder's comparison.json")
     c = sub.add_parser("compare", help="train once, run every method in compare.methods plus retrain; one table")
     c.add_argument("config", help="experiment YAML with a compare section (see configs/compare.yaml)")
     c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field (repeatable)")
     c.add_argument("--out", default=None, help="output folder (default: runs/<name>)")
+    c.add_argument("--seeds", default=None, metavar="S1,S2,...",
+                   help="run the comparison for every seed (e.g. 0,1,2) and report mean ± std, 95%% CI and "
+                        "paired differences to retrain (same as runtime.seeds)")
     c.add_argument("-v", "--verbose", action="store_true")
     sw = sub.add_parser("sweep", help="bits x sparsity x method sweep; one table and a trade-off figure")
     sw.add_argument("config", help="sweep YAML (see configs/sweep_compression.yaml)")
@@ -79,36 +86,49 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "compare":
             from fedforget.config import load_config
-
             from fedforget.validate import validate_experiment
 
-            ccfg = validate_experiment(load_config(args.config, args.overrides))  # fails before any work starts
+            seeds = [f"runtime.seeds=[{args.seeds}]"] if args.seeds else []
+            ccfg = validate_experiment(load_config(args.config, [*args.overrides, *seeds]))  # fails before any work
             cout = Path(args.out) if args.out else Path("runs") / ccfg.name
             from fedforget.compare import markdown_table
             from fedforget.runtime.compare import run_compare
 
             summary = run_compare(ccfg, cout)
-            print(markdown_table(summary["rows"]))
+            if "stats" in summary:  # several seeds
+                from fedforget.compare_seeds import stats_tables
+
+                print(stats_tables(summary))
+            else:
+                print(markdown_table(summary["rows"]))
             print(f"\ncomparison: {cout / 'comparison.md'} (CSV: comparison.csv)")
             return 0
         if args.cmd == "validate":
             from fedforget.config import load_config
-
             from fedforget.validate import validate_experiment
 
             print(validate_experiment(load_config(args.config, args.overrides)).to_yaml(), end="")
             return 0
         if args.cmd == "report":
+            if args.latex:
+                from fedforget.compare_seeds import write_latex
+
+                print(write_latex(args.out))
+                return 0
             from fedforget.report import write_report
 
             print(write_report(args.out))
             return 0
         from fedforget.config import load_config
-
         from fedforget.validate import validate_experiment
 
         cfg = validate_experiment(load_config(args.config, args.overrides))  # fails before any work starts
         out = Path(args.out) if args.out else Path("runs") / cfg.name
+        from fedforget.checkpoint import check_fresh_output, request_resume
+
+        check_fresh_output(out, args.resume, cfg.to_yaml())  # a used folder needs --resume or a new --out
+        if args.resume:
+            request_resume(out)
         from fedforget.runtime import run_experiment
 
         res = run_experiment(cfg, out)

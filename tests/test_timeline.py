@@ -182,3 +182,13 @@ def test_output_folder_is_not_reused_without_resume(tmp_path):
     with pytest.raises(FedForgetError, match="no checkpoint"):
         check_fresh_output(tmp_path / "x", resume=True)
     check_fresh_output(tmp_path / "new", resume=False)
+
+
+def test_cli_refuses_a_used_folder_without_resume(tmp_path, caplog):
+    from fedforget.cli import main
+
+    (tmp_path / "metrics.jsonl").write_text("{}\n")
+    assert main(["run", "configs/quickstart.yaml", "--out", str(tmp_path), "--set", "runtime.backend=inprocess"]) == 2
+    assert "--resume" in caplog.text and "--out" in caplog.text
+    assert main(["run", "configs/quickstart.yaml", "--out", str(tmp_path / "new"), "--resume"]) == 2
+    assert "no checkpoint" in caplog.text
