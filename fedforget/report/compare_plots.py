@@ -40,12 +40,20 @@ def plot_comparison_bars(rows: dict[str, dict[str, Any]], path: Path) -> None:
         ax.bar(range(len(names)), np.nan_to_num(vals), color=colors)
         if "retrain" in rows and get(rows["retrain"]) is not None:
             ax.axhline(get(rows["retrain"]), color="k", ls="--", lw=0.8)
-        ax.set_xticks(range(len(names)))
-        ax.set_xticklabels(names, rotation=60, ha="right", fontsize=7)
-        ax.set_title(title, fontsize=9)
-    for ax in list(axes.flat)[len(ms):]:
+        _label_panel(ax, names, title)
+    _finish(fig, axes, len(ms), "Methods from the same trained federation (dashed: retrain from scratch)", path)
+
+
+def _label_panel(ax: Any, names: list[str], title: str) -> None:
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=60, ha="right", fontsize=7)
+    ax.set_title(title, fontsize=9)
+
+
+def _finish(fig: Any, axes: Any, used: int, title: str, path: Path) -> None:
+    for ax in list(axes.flat)[used:]:
         ax.axis("off")
-    fig.suptitle("Methods from the same trained federation (dashed: retrain from scratch)", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -83,3 +91,24 @@ def plot_tradeoff(rows: dict[str, dict[str, Any]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_seed_bars(stats: dict[str, dict[str, Any]], rows: list[str], cols: list[str], path: Path) -> None:
+    """Multi-seed comparison: one panel per metric column, bar = mean over seeds, error
+    bar = 95% confidence interval of the mean; dashed line: retrain's mean."""
+    ncol = 4
+    nrow = max(1, int(np.ceil(len(cols) / ncol)))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False)
+    colors = ["#bbbbbb" if n == "original" else "#555555" if n == "retrain" else "#3182bd" for n in rows]
+    scale = {"bytes_sent": 1e-6}
+    for ax, col in zip(axes.flat, cols, strict=False):
+        k = scale.get(col, 1.0)
+        st = [stats[r].get(col) for r in rows]
+        mean = np.array([s["mean"] * k if s else np.nan for s in st], dtype=float)
+        lo = np.array([(s["mean"] - s["ci_low"]) * k if s else 0.0 for s in st], dtype=float)
+        hi = np.array([(s["ci_high"] - s["mean"]) * k if s else 0.0 for s in st], dtype=float)
+        ax.bar(range(len(rows)), np.nan_to_num(mean), yerr=np.vstack([lo, hi]), capsize=3, color=colors)
+        if "retrain" in rows and stats["retrain"].get(col):
+            ax.axhline(stats["retrain"][col]["mean"] * k, color="k", ls="--", lw=0.8)
+        _label_panel(ax, rows, col.replace("_", " ") + (" (MB)" if col == "bytes_sent" else ""))
+    _finish(fig, axes, len(cols), "Mean over seeds, 95% CI error bars (dashed: retrain from scratch)", path)

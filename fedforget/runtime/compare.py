@@ -6,10 +6,12 @@ import importlib
 import json
 import logging
 import shutil
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
+from fedforget.compare_seeds import seed_config, seeds_of, write_latex, write_seed_comparison
 from fedforget.config import ExperimentConfig
 from fedforget.errors import FedForgetError
 from fedforget.runtime.simulation import _state_root, backend_config
@@ -19,8 +21,25 @@ log = logging.getLogger(__name__)
 
 
 def run_compare(cfg: ExperimentConfig, out_dir: str | Path) -> dict[str, Any]:
+    """One comparison, or with ``runtime.seeds`` one per seed plus statistics over seeds
+    (fedforget.compare_seeds). Writes ``table.tex`` (booktabs) beside ``comparison.md``."""
     validate_experiment(cfg)  # registered names of every row, before any work
     out = Path(out_dir).resolve()
+    if not cfg.runtime.seeds:
+        summary = _run_one(cfg, out)
+        write_latex(out)
+        return summary
+    seeds = seeds_of(cfg)  # ConfigError on duplicates, before any work
+    t0 = time.perf_counter()
+    per_seed = {}
+    for s in seeds:
+        log.info("==== seed %d (%d of %d)", s, len(per_seed) + 1, len(seeds))
+        per_seed[s] = _run_one(seed_config(cfg, s), out / f"seed-{s}")
+        write_latex(out / f"seed-{s}")
+    return write_seed_comparison(out, cfg.name, per_seed, time.perf_counter() - t0)
+
+
+def _run_one(cfg: ExperimentConfig, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     state_root = _state_root(cfg, out)
     if cfg.runtime.backend == "inprocess":
