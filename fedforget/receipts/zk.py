@@ -1,10 +1,11 @@
 """Zero-knowledge evidence (optional extra ``zk``: ``pip install fedforget[zk]``).
 
 The device proves with ezkl (Halo2 over the model's ONNX graph, KZG commitments) that the
-published model -- identified publicly by the Poseidon hash of its quantized parameters,
-which the verifier recomputes from the model file whose SHA-256 the receipt signs -- maps
-``n`` private forget samples (public only as the Poseidon hash of their quantized values)
-to the public outputs. From those outputs anyone computes the proven forgetting evidence
+published model -- bound to the proof through its parameters (fixed in the circuit, so the
+verification key commits to them; or, optionally, their public Poseidon hash), which the
+verifier takes from the model file whose SHA-256 the receipt signs -- maps ``n`` private
+forget samples (public only as the Poseidon hash of their quantized values) to the
+public outputs. From those outputs anyone computes the proven forgetting evidence
 (mean confidence and entropy on the samples) without seeing the samples or trusting the
 client's numbers.
 
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 SCALE = 8  # fixed-point bits of inputs and parameters in the circuit
 BUNDLE_FILES = ("model.json", "model.npz", "settings.json", "vk.key", "kzg.srs", "proof.json", "claim.json")
 CLAIM_TOL = 1e-6
+PARAM_MODES = ("fixed", "hashed")
 
 
 class ZkError(FedForgetError):
@@ -127,12 +129,20 @@ def srs_file(ezkl: Any, logrows: int, srs_dir: str | Path | None = None) -> Path
 
 def prove(
     spec: dict[str, Any], arrays: dict[str, np.ndarray], x: np.ndarray, bundle: str | Path,
-    work: str | Path | None = None, srs_dir: str | Path | None = None,
+    work: str | Path | None = None, srs_dir: str | Path | None = None, params: str = "fixed",
 ) -> dict[str, float]:
     """Build the circuit of the model ``spec`` with parameters ``arrays``, prove its outputs
     on the ``n`` samples ``x`` and write the bundle. Returns the timings (seconds) of
     ``compile`` (ONNX, settings, circuit), ``srs`` (0 when cached, see :func:`srs_file`),
-    ``setup`` (keys), ``prove`` and ``verify`` (a self-check), and ``logrows``."""
+    ``setup`` (keys), ``prove`` and ``verify`` (a self-check), and ``logrows``.
+
+    ``params``: ``"fixed"`` (default) puts the parameters in the circuit's fixed columns,
+    so the verification key commits to them and a verifier binds the proof to the
+    published model by rebuilding that key (one key setup); ``"hashed"`` makes their
+    Poseidon hash a public input (binding costs the verifier one witness, but hashing
+    ~10k parameters makes the circuit ~20x larger: 400k rows instead of 19k for 64-128-10)."""
+    if params not in PARAM_MODES:
+        raise ZkError(f"params must be one of {PARAM_MODES}, got {params!r}")
     ezkl = _ezkl()
     bundle = Path(bundle)
     work = Path(work) if work else bundle.with_name(bundle.name + ".work")
@@ -146,7 +156,7 @@ def prove(
     t0 = time.perf_counter()
     _export(spec, arrays, work / "net.onnx")
     ra = ezkl.PyRunArgs()
-    ra.input_visibility, ra.param_visibility, ra.output_visibility = "hashed", "hashed", "public"
+    ra.input_visibility, ra.param_visibility, ra.output_visibility = "hashed", params, "public"
     ra.input_scale = ra.param_scale = SCALE
     settings = bundle / "settings.json"
     ezkl.gen_settings(str(work / "net.onnx"), str(settings), py_run_args=ra)
@@ -184,20 +194,35 @@ def _instances(bundle: Path) -> list[str]:
     return list(json.loads((bundle / "proof.json").read_text())["instances"][0])
 
 
+def _hashed_params(bundle: Path) -> bool:
+    vis = json.loads((bundle / "settings.json").read_text())["run_args"]["param_visibility"]
+    return isinstance(vis, dict) and "Hashed" in vis
+
+
+def _rebuilt_vk(ezkl: Any, spec: dict[str, Any], arrays: dict[str, np.ndarray], bundle: Path, work: Path) -> bytes:
+    """The verification key of the circuit of ``arrays`` under the bundle's settings and SRS."""
+    _export(spec, arrays, work / "net.onnx")
+    ezkl.compile_circuit(str(work / "net.onnx"), str(work / "net.ezkl"), str(bundle / "settings.json"))
+    ezkl.setup(str(work / "net.ezkl"), str(work / "vk.key"), str(work / "pk.key"), str(bundle / "kzg.srs"))
+    return (work / "vk.key").read_bytes()
+
+
 def _proven_outputs(ezkl: Any, bundle: Path) -> np.ndarray:
-    """The public outputs of the proof (instances after the input and parameter hashes)."""
+    """The public outputs of the proof (instances after the input hash and, with hashed
+    parameters, their hash)."""
     spec = json.loads((bundle / "model.json").read_text())
     settings = json.loads((bundle / "settings.json").read_text())
     scale = int(settings.get("model_output_scales", [SCALE])[0])
-    vals = [ezkl.felt_to_float(f, scale) for f in _instances(bundle)[2:]]
+    vals = [ezkl.felt_to_float(f, scale) for f in _instances(bundle)[1 + _hashed_params(bundle):]]
     return np.asarray(vals, dtype=np.float64).reshape(int(spec["n"]), int(spec["num_classes"]))
 
 
 def verify_bundle(bundle: Path, body: dict[str, Any], *, rebuild_vk: bool = False) -> list[tuple[str, bool, str]]:
     """Checks of a bundle against a receipt body: the model file is the receipt's
-    ``model_hash_after``, the proof's parameter hash is that model's, the proof verifies,
-    the claim matches the proven outputs; with ``rebuild_vk`` also that the verification
-    key is the one of this architecture's circuit (costs a key setup)."""
+    ``model_hash_after``, the proof is about that model (fixed parameters: the rebuilt
+    verification key is the bundle's; hashed: the Poseidon hash matches), the proof
+    verifies, the claim matches the proven outputs; with hashed parameters and
+    ``rebuild_vk`` also that the verification key is this architecture's circuit."""
     out: list[tuple[str, bool, str]] = []
     missing = [f for f in BUNDLE_FILES if not (bundle / f).exists()]
     if missing:
@@ -217,11 +242,15 @@ def verify_bundle(bundle: Path, body: dict[str, Any], *, rebuild_vk: bool = Fals
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     try:
-        expect = _params_hash(ezkl, spec, arrays, bundle / "settings.json", work)
-        got = _instances(bundle)[1]
-        ok = expect == got
-        out.append(("zk.params", ok, "the proof is about this model (Poseidon hash of its parameters)" if ok else
-                    "the proof is about a different model: its parameter hash is not the published model's"))
+        if _hashed_params(bundle):
+            ok = _params_hash(ezkl, spec, arrays, bundle / "settings.json", work) == _instances(bundle)[1]
+            how = "Poseidon hash of its parameters"
+        else:  # fixed parameters: the verification key commits to them
+            t0 = time.perf_counter()
+            ok = _rebuilt_vk(ezkl, spec, arrays, bundle, work) == (bundle / "vk.key").read_bytes()
+            how = f"verification key rebuilt from its parameters in {time.perf_counter() - t0:.1f}s"
+        out.append(("zk.params", ok, f"the proof is about this model ({how})" if ok else
+                    "the proof is about a different model: its parameters are not the published model's"))
         t0 = time.perf_counter()
         try:
             ok = bool(ezkl.verify(str(bundle / "proof.json"), str(bundle / "settings.json"), str(bundle / "vk.key"),
@@ -238,11 +267,8 @@ def verify_bundle(bundle: Path, body: dict[str, Any], *, rebuild_vk: bool = Fals
                     f"proven on {proven['n']} committed samples: mean confidence {proven['mean_confidence']:.3f}, "
                     f"mean entropy {proven['mean_entropy']:.3f}" if not bad else
                     f"the claimed {', '.join(bad)} differ from the proven outputs"))
-        if rebuild_vk:
-            _export(spec, arrays, work / "net.onnx")
-            ezkl.compile_circuit(str(work / "net.onnx"), str(work / "net.ezkl"), str(bundle / "settings.json"))
-            ezkl.setup(str(work / "net.ezkl"), str(work / "vk.key"), str(work / "pk.key"), str(bundle / "kzg.srs"))
-            ok = (work / "vk.key").read_bytes() == (bundle / "vk.key").read_bytes()
+        if rebuild_vk and _hashed_params(bundle):
+            ok = _rebuilt_vk(ezkl, spec, arrays, bundle, work) == (bundle / "vk.key").read_bytes()
             out.append(("zk.circuit", ok, "the verification key is this architecture's circuit" if ok else
                         "the verification key is not the circuit of the published architecture"))
     finally:
