@@ -17,6 +17,7 @@ from fedforget.combiners import COMBINERS
 from fedforget.config import ExperimentConfig, compare_entry_config
 from fedforget.errors import ConfigError
 from fedforget.evaluation.attacks import ATTACKS
+from fedforget.evaluation.evaluators import EVALUATORS
 from fedforget.models import check_model_name
 from fedforget.unlearning.procedure import method_names, resolve_procedure
 
@@ -37,6 +38,8 @@ def _validate_names(cfg: ExperimentConfig) -> None:
                 f"evaluation.attacks[{i}] {a!r} needs shadow models: evaluation.shadow_models must be "
                 f"an int >= 2 (8 or more recommended), got {cfg.evaluation.shadow_models}"
             )
+    for i, e in enumerate(cfg.evaluation.evaluators):
+        _known(EVALUATORS, e, f"evaluation.evaluators[{i}]")
     proc = resolve_procedure(cfg.unlearning.method)
     for i, r in enumerate(cfg.deletion.requests):
         if r.granularity not in proc.granularities:
