@@ -134,9 +134,12 @@ class FlowerFederation:
             self.traffic.sent += payload_bytes(content)
             msgs.append(Message(content=content, dst_node_id=node, message_type=mtype))
         replies = self._send_and_receive(msgs, timeout)
+        # An error reply may come from the SuperLink itself (e.g. an offline node): match
+        # replies to requests by message id, not by sender.
+        sent_to = {m.metadata.message_id: node for m, node in zip(msgs, by_node, strict=True)}
         out: dict[int, tuple[Arrays, Scalars]] = {}
         for rep in replies:
-            node = rep.metadata.src_node_id
+            node = sent_to.get(rep.metadata.reply_to_message_id, rep.metadata.src_node_id)
             if rep.has_error():
                 if failures is None:
                     raise FedForgetError(f"client on node {node} failed on {mtype!r}: {rep.error.reason}")
