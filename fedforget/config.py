@@ -572,6 +572,10 @@ def _validate_experiment(cfg: ExperimentConfig, where: str) -> None:
         if r.at_round > cfg.training.rounds:
             raise ConfigError(
                 f"deletion.requests[{i}].at_round must be -1 (after training) or a round in "
+    for i, f in enumerate(cfg.runtime.faults):
+        if f.client >= n:
+            raise ConfigError(f"runtime.faults[{i}].client must be a client index in [0, {n - 1}] "
+                              f"(partition.num_clients={n}), got {f.client}")
                 f"[0, {cfg.training.rounds}] (training.rounds={cfg.training.rounds}), got {r.at_round}"
             )
     d = cfg.deletion

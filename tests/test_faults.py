@@ -103,7 +103,7 @@ def test_delete_needs_every_client(tmp_path: Path) -> None:
 
 def test_bad_fault_config_fails_before_work() -> None:
     with pytest.raises(ConfigError, match=r"runtime.faults\[0\].client must be a client index in \[0, 3\]"):
-        FaultPolicy.from_config(tiny_config("runtime.faults=[{client: 7}]"))
+        tiny_config("runtime.faults=[{client: 7}]")
     with pytest.raises(ConfigError, match=r"runtime.faults\[0\].kind must be one of"):
         tiny_config("runtime.faults=[{client: 1, kind: explode}]")
     with pytest.raises(ConfigError, match=r"runtime.min_clients_fraction must be a float in \[0, 1\]"):
