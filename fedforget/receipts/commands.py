@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 from fedforget.errors import FedForgetError
@@ -40,6 +41,7 @@ def _public_key(arg: str | None) -> str | None:
 
 
 def main(args: argparse.Namespace) -> int:
+    logging.getLogger("ezkl").setLevel(logging.WARNING)  # ezkl logs every step at INFO
     if args.cmd == "ledger":
         from fedforget.ledger import Ledger, format_table
 
