@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -32,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=None, help="output folder (default: runs/<name>)")
     r.add_argument("--resume", action="store_true",
                    help="continue the interrupted run in the output folder from its last checkpoint")
+    r.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                   help="join a running Ray cluster (auto, host:port, ray://host:port) = --set runtime.ray_address=...")
     r.add_argument("-v", "--verbose", action="store_true")
     v = sub.add_parser("validate", help="check a config and print the resolved YAML")
     v.add_argument("config")
@@ -122,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         from fedforget.config import load_config
         from fedforget.validate import validate_experiment
 
+        if args.ray_address:  # a --set like any other (YAML-quoted: "auto", "10.0.0.1:6379")
+            args.overrides.append(f"runtime.ray_address={json.dumps(args.ray_address)}")
         cfg = validate_experiment(load_config(args.config, args.overrides))  # fails before any work starts
         out = Path(args.out) if args.out else Path("runs") / cfg.name
         from fedforget.checkpoint import check_fresh_output, request_resume

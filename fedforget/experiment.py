@@ -82,6 +82,8 @@ class Experiment:
         self.fed = self.compressor.wrap(self.faults)
         self.loop = RoundLoop(self.fed, self.out, self._eval_round, cfg.evaluation.every_round)
         self.loop.row_fields.append(self.faults.take_missing)
+        self._sampled: dict[str, list[int]] = {}  # client sampling of the round (metrics row)
+        self.loop.row_fields.append(self._take_sampled)
         # Deletion ledger + receipts (fedforget.receipts.records): model hashes of every round.
         self.records = DeletionRecords(self.out)
         self.loop.hooks.append(self.records.round_hook)
@@ -112,9 +114,13 @@ class Experiment:
             out["asr"] = float((logits.argmax(1) == self.cfg.deletion.backdoor.target).float().mean())
         return out
 
-    def _fed_eval(self, arrays: Arrays, attacks: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    def _fed_eval(
+        self, arrays: Arrays, attacks: tuple[str, ...], clients: list[int] | None = None,
+    ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Federated accuracy counts (and attack signals) of ``clients`` (all by default)."""
         cfg = {"attacks": ",".join(attacks)}
-        replies = self.fed.send("evaluate", {p: (arrays, cfg) for p in self.fed.partitions()})
+        who = self.fed.partitions() if clients is None else clients
+        replies = self.fed.send("evaluate", {p: (arrays, cfg) for p in who})
         tot: dict[str, float] = {}
         sigs: dict[str, list[np.ndarray]] = {a: [] for a in attacks}
         for p in sorted(replies):
@@ -133,16 +139,34 @@ class Experiment:
     def _eval_round(self, arrays: Arrays) -> dict[str, Any]:
         t0 = time.perf_counter()
         out = self._server_eval(arrays)
-        out.update(self._fed_eval(arrays, ())[0])
+        # A sample of clients per round (evaluation.clients_per_round), always with the
+        # forget clients (forget accuracy is what a round is read by); all at the end.
+        everyone = self.fed.partitions()
+        sel = self._select(everyone, "eval", self.loop.global_round, self.cfg.evaluation.clients_per_round)
+        if len(sel) < len(everyone):
+            sel = sorted(set(sel) | {p for p in self.forgetters if p in set(everyone)})
+            self._sampled["eval_clients"] = sel
+        out.update(self._fed_eval(arrays, (), sel)[0])
         self._eval_time += time.perf_counter() - t0
         return out
 
-    def _select(self, participants: list[int], phase: str, r: int) -> list[int]:
-        frac = self.cfg.training.clients_per_round
-        if frac >= 1.0:
+    def _select(self, participants: list[int], phase: str, r: int, frac: float | None = None) -> list[int]:
+        """The clients of round ``r`` of ``phase``: a share ``frac`` (default
+        ``training.clients_per_round``) drawn from the root seed, so the same config samples
+        the same clients; recorded in the round's metrics row."""
+        frac = self.cfg.training.clients_per_round if frac is None else frac
+        if frac >= 1.0 or not participants:
             return participants
         k = max(1, int(round(frac * len(participants))))
-        return sorted(np_rng(self.root, "select", phase, r).choice(participants, size=k, replace=False).tolist())
+        sel = sorted(np_rng(self.root, "select", phase, r).choice(participants, size=k, replace=False).tolist())
+        if phase != "eval":
+            self._sampled["clients_sampled"] = sorted(set(self._sampled.get("clients_sampled", [])) | set(sel))
+        return sel
+
+    def _take_sampled(self) -> dict[str, Any]:
+        """Metrics-row fields: the clients sampled in this round (then forgotten)."""
+        out, self._sampled = self._sampled, {}
+        return out
 
     # ------------------------------------------------------------------ phases
     @property
@@ -204,7 +228,9 @@ class Experiment:
         travel with the model (e.g. ``ref.*`` reference weights); ``extra_conf`` may name
         another ``objective`` or override ``local_steps``/``lr``."""
         fs = self.forgetters if forgetters is None else forgetters
-        rs = self.retainers if retainers is None else retainers
+        # Retain directions from a sample of retain clients (training.clients_per_round);
+        # every forget client is asked: its data must be forgotten.
+        rs = self._select(self.retainers if retainers is None else retainers, "unlearn", seed)
         extra_conf = {**self._calibration_conf(arrays), **(extra_conf or {})}  # reference statistics
         payload = {**arrays, **(extra_arrays or {})}
         reqs = {

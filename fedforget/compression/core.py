@@ -207,6 +207,7 @@ class Compressor:
     specs: dict[str, QuantSpec] = field(init=False)
     prunable: list[str] = field(init=False)
     vec_specs: dict[str, QuantSpec] = field(init=False)
+    dir_specs: dict[str, QuantSpec] = field(init=False)
     last_masks: dict[str, np.ndarray] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -215,6 +216,15 @@ class Compressor:
         self.prunable = prune_targets(self.info, self.cc.sparsity)
         self.vec_specs = (
             {n: QuantSpec(8, per_channel=True, symmetric=True) for n in self.info.params}
+            if qc.bits and qc.update_bits == 8 else {}
+        )
+        # Retain directions travel at the client's own bits (4-bit clients: 4-bit
+        # directions), so that the unlearning phase's uplink shrinks like the models do.
+        # The server projects onto the complement of the directions as received: the
+        # applied update is exactly orthogonal to those; to the clients' float gradients
+        # up to the per-channel rounding error (docs/performance.md, "retain directions").
+        self.dir_specs = (
+            {n: QuantSpec(qc.bits, per_channel=True, symmetric=True) for n in self.info.params}
             if qc.bits and qc.update_bits == 8 else {}
         )
 
@@ -292,7 +302,8 @@ class Compressor:
         for key in VECTORS:
             if key in arrays:
                 rows = np.atleast_2d(np.asarray(arrays[key], dtype=np.float32))
-                packed = [codec.encode(self._unflatten(r), ptemp, self.vec_specs, vmasks) for r in rows]
+                specs = self.dir_specs if key == "retain_dirs" else self.vec_specs
+                packed = [codec.encode(self._unflatten(r), ptemp, specs, vmasks) for r in rows]
                 out[PACKED + key] = np.stack(packed) if packed else np.zeros((0, 0), np.uint8)
                 if np.asarray(arrays[key]).ndim == 1:
                     out[PACKED + key] = out[PACKED + key][0]
@@ -315,7 +326,8 @@ class Compressor:
             elif k.startswith(PACKED) and k[len(PACKED):] in VECTORS:
                 name = k[len(PACKED):]
                 buf = np.asarray(v, dtype=np.uint8)
-                rows = [self._flatten(codec.decode(b, self.info.param_template(), self.vec_specs)[0])
+                specs = self.dir_specs if name == "retain_dirs" else self.vec_specs
+                rows = [self._flatten(codec.decode(b, self.info.param_template(), specs)[0])
                         for b in np.atleast_2d(buf)] if buf.size else []
                 mat = np.stack(rows) if rows else np.zeros((0, self.numel), np.float32)
                 out[name] = mat[0] if buf.ndim == 1 else mat

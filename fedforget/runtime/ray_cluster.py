@@ -8,7 +8,9 @@ import logging
 import os
 import socket
 import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fedforget.config import ExperimentConfig
@@ -17,6 +19,7 @@ from fedforget.errors import ConfigError
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0
+CURRENT_CLUSTER = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"  # written by `ray start --head`
 HOW_TO_START = (
     "start a cluster with `ray start --head --port 6379` (then `ray start --address <head-ip>:6379` "
     "on every other node), or leave runtime.ray_address empty to start a private one"
@@ -34,10 +37,18 @@ def client_resources(cfg: ExperimentConfig) -> dict[str, float]:
     return {"num_cpus": float(rt.cpus_per_client), "num_gpus": float(rt.gpus_per_client)}
 
 
-def _check_reachable(address: str) -> None:
+def check_reachable(address: str) -> None:
     """Fail within seconds, naming the address, when nothing listens there."""
-    if address == "auto":
-        return  # resolved by Ray from this machine's running cluster (fails fast when none)
+    if address == "auto":  # as Ray resolves it: $RAY_ADDRESS, else the cluster `ray start` recorded here
+        found = os.environ.get("RAY_ADDRESS", "")
+        if not found and CURRENT_CLUSTER.exists():
+            found = CURRENT_CLUSTER.read_text().strip()
+        if not found or found == "auto":
+            raise ConfigError(
+                f"runtime.ray_address='auto': no running Ray cluster on this machine ($RAY_ADDRESS unset, "
+                f"no {CURRENT_CLUSTER}); {HOW_TO_START}"
+            )
+        address = found
     hostport = address.split("://", 1)[-1]
     host, sep, port = hostport.rpartition(":")
     if not sep or not port.isdigit():
@@ -69,7 +80,7 @@ def start_or_join(cfg: ExperimentConfig) -> RaySession:
     if ray.is_initialized():  # someone else's session (e.g. a test's cluster): use it, never stop it
         session = RaySession(started=False, address="<already connected>")
     elif rt.ray_address:
-        _check_reachable(rt.ray_address)
+        check_reachable(rt.ray_address)
         try:
             ray.init(address=rt.ray_address, runtime_env=env, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as e:
