@@ -25,7 +25,7 @@ from fedforget.data.arrays import ArrayData
 from fedforget.errors import DataError
 
 IMAGE_COLUMNS = ("image", "img", "pixel_values")
-LABEL_COLUMNS = ("label", "labels", "fine_label", "coarse_label")
+LABEL_COLUMNS = ("label", "labels", "fine_label", "coarse_label", "character")
 TEXT_COLUMNS = ("text", "sentence", "content", "review")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
