@@ -66,6 +66,13 @@ def main(args: argparse.Namespace) -> int:
         raise FedForgetError(f"--zk {zk} is not a folder holding a zero-knowledge bundle")
     v = verify_receipt(receipt, trusted_public_key=_public_key(args.public_key), device_dir=args.device,
                        zk_dir=zk if zk.is_dir() else None, rebuild_vk=args.zk_rebuild_vk)
+    if args.device and zk.is_dir():  # only the device can link the proof's inputs to its commitment
+        from fedforget.receipts.prover import check_device_inputs
+
+        try:
+            v.add(*check_device_inputs(args.receipt, args.device, zk))
+        except FedForgetError as e:
+            v.add("zk.inputs", False, str(e))
     body = receipt["body"]
     print(f"receipt {body.get('request_id')} ({args.receipt}): {body.get('granularity')} request of clients "
           f"{body.get('clients')}, {body.get('size')} samples, served at round {body.get('served_round')} "

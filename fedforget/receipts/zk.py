@@ -93,13 +93,36 @@ def _input_json(x: np.ndarray, path: Path) -> None:
     path.write_text(json.dumps({"input_data": [np.asarray(x, dtype=np.float64).reshape(-1).tolist()]}))
 
 
-def _params_hash(ezkl: Any, spec: dict[str, Any], arrays: dict[str, np.ndarray], settings: Path, work: Path) -> str:
-    """The Poseidon hash of ``arrays`` as the circuit sees them (a witness on a zero input)."""
+def _witness(ezkl: Any, spec: dict[str, Any], arrays: dict[str, np.ndarray], x: np.ndarray, settings: Path,
+             work: Path) -> dict[str, Any]:
+    """The circuit's witness of ``arrays`` on inputs ``x`` (hashes of inputs and parameters)."""
     _export(spec, arrays, work / "check.onnx")
     ezkl.compile_circuit(str(work / "check.onnx"), str(work / "check.ezkl"), str(settings))
-    _input_json(np.zeros((int(spec["n"]), *spec["input_shape"])), work / "zero.json")
-    w = ezkl.gen_witness(str(work / "zero.json"), str(work / "check.ezkl"), str(work / "check.wit.json"))
-    return str(w["processed_params"]["poseidon_hash"][0])
+    _input_json(x, work / "check.input.json")
+    return dict(ezkl.gen_witness(str(work / "check.input.json"), str(work / "check.ezkl"), str(work / "check.wit.json")))
+
+
+def _params_hash(ezkl: Any, spec: dict[str, Any], arrays: dict[str, np.ndarray], settings: Path, work: Path) -> str:
+    """The Poseidon hash of ``arrays`` as the circuit sees them (a witness on a zero input)."""
+    x = np.zeros((int(spec["n"]), *spec["input_shape"]))
+    return str(_witness(ezkl, spec, arrays, x, settings, work)["processed_params"]["poseidon_hash"][0])
+
+
+def check_inputs(bundle: Path, x: np.ndarray) -> tuple[str, bool, str]:
+    """On the device: are ``x`` (its committed samples the receipt chose) the proof's
+    inputs? Compares the Poseidon hash of their quantized values with the proof's."""
+    ezkl = _ezkl()
+    work = bundle.with_name(bundle.name + ".inputs")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    try:
+        spec = json.loads((bundle / "model.json").read_text())
+        w = _witness(ezkl, spec, load_npz(bundle / "model.npz"), x, bundle / "settings.json", work)
+        ok = str(w["processed_inputs"]["poseidon_hash"][0]) == _instances(bundle)[0]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return ("zk.inputs", ok, f"the proof's {len(x)} inputs are this device's committed samples" if ok else
+            "the proof's inputs are not this device's committed samples")
 
 
 def output_stats(logits: np.ndarray) -> dict[str, Any]:

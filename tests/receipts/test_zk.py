@@ -35,6 +35,8 @@ def test_quickstart_mlp_proof_verifies_and_binds_the_model(tmp_path):
     checks = zk.verify_bundle(bundle, body)
     assert all(ok for _, ok, _ in checks), checks
     assert {n for n, _, _ in checks} == {"zk.model", "zk.params", "zk.proof", "zk.claim"}
+    # Only the device, holding the samples, links the proof's inputs to them.
+    assert zk.check_inputs(bundle, x)[1] and not zk.check_inputs(bundle, x[::-1].copy())[1]
 
     # The receipt names another model (the published one was swapped in the bundle too):
     # the proof (its verification key, which commits to the parameters) is not about that model.
