@@ -355,6 +355,11 @@ class RuntimeConfig:
     # Join an existing Ray cluster ("auto", "host:port", "ray://host:port") instead of
     # starting a private one; "" = start one sized to this machine.
     ray_address: str = ""
+    # Where a simulated client's private state (config, forget set, commitments) lives
+    # between messages: "context" = carried in Flower's node Context (any node can run the
+    # next message; a node-local folder caches it), "dir" = the state_dir folder itself
+    # (one machine, or a folder every node mounts). See docs/scale-out.md.
+    client_state: Literal["context", "dir"] = "context"
     # Client faults (fedforget.faults): a client that fails or sends no reply within
     # client_timeout_s is retried once, then left out of the round; a round needs
     # min_clients_fraction of its clients (one float, or per phase); a forget client that

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 CATEGORY = {"fit": "train", "unlearn": "train", "evaluate": "evaluate", "setup": "query",
             "delete": "query", "partition": "query"}
 POLL_MIN_S, POLL_MAX_S = 0.001, 0.05  # reply polling (see FlowerFederation._send_and_receive)
+WINDOW = 128  # most messages in flight at once (ibid.)
 
 
 def to_record(arrays: Arrays, config: Scalars) -> RecordDict:
@@ -104,12 +105,19 @@ class FlowerFederation:
         """``Grid.send_and_receive`` with an adaptive pull interval: Flower's sleeps a
         fixed ``pull_interval`` (0.1 s in simulation) between pulls, which dominated a
         round of small clients (docs/performance.md). Here the wait starts at
-        ``POLL_MIN_S`` and grows to ``POLL_MAX_S`` while no reply comes."""
-        ids = set(self.grid.push_messages(msgs))
+        ``POLL_MIN_S`` and grows to ``POLL_MAX_S`` while no reply comes. At most ``WINDOW``
+        messages are in flight: every pull (and Flower's delivery) scans the messages in
+        flight, so pushing 1,000 at once made an exchange quadratic in the clients."""
+        pending = list(msgs)
+        ids: set[str] = set()
         end = time.monotonic() + (self.timeout_s if timeout is None else timeout)
         out: list[Message] = []
         wait = POLL_MIN_S
-        while ids and time.monotonic() < end:
+        while (ids or pending) and time.monotonic() < end:
+            if pending and len(ids) < WINDOW:
+                n = WINDOW - len(ids)
+                ids.update(self.grid.push_messages(pending[:n]))
+                pending = pending[n:]
             got = list(self.grid.pull_messages(ids))
             if got:
                 out.extend(got)

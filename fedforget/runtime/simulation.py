@@ -105,7 +105,7 @@ def _run_flower_simulation(cfg: ExperimentConfig, out: Path, state_root: Path) -
             warnings.simplefilter("ignore")
             run_simulation(
                 server_app=server_app,
-                client_app=client_mod.make_client_app(str(state_root)),
+                client_app=client_mod.make_client_app(str(state_root), cfg.runtime.client_state),
                 num_supernodes=cfg.partition.num_clients,
                 backend_config=backend_config(cfg, state_root),  # type: ignore[arg-type]
             )
