@@ -15,13 +15,16 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
-from fedforget.client import ClientWorker
 from fedforget.errors import FedForgetError
 from strategies.flower_federation import from_record, to_record
+
+if TYPE_CHECKING:
+    from fedforget.client import ClientWorker
 
 STATE_RECORD = "fedforget.client-state"  # Context.state key of the client's files (mode "context")
 
@@ -58,13 +61,23 @@ def save_state(context: Context, state_dir: Path, before: dict[str, bytes]) -> N
         )
 
 
-def _worker(context: Context, state_root: str | None) -> ClientWorker:
+def _partition_id(context: Context) -> int:
     nc = context.node_config
     if "partition-id" not in nc:
         raise FedForgetError(
             "this SuperNode has no 'partition-id' in its node config; start it with "
             "--node-config \"partition-id=0\""
         )
+    return int(nc["partition-id"])
+
+
+def _worker(context: Context, state_root: str | None) -> ClientWorker:
+    # Imported here: a deployed ClientApp is a fresh process per message, and a
+    # ``partition`` query needs neither torch nor the worker (docs/performance.md).
+    from fedforget.client import ClientWorker
+
+    nc = context.node_config
+    _partition_id(context)
     root = (  # a node's own setting first: on a Ray cluster the driver's folder may not exist here
         str(nc.get("state-dir", ""))
         or os.environ.get("FEDFORGET_STATE_DIR", "")
@@ -85,9 +98,9 @@ def make_client_app(state_root: str | None = None, state_mode: str = "dir") -> C
     client = ClientApp()
 
     def handle(action: str, msg: Message, context: Context) -> Message:
-        worker = _worker(context, state_root)
         if action == "partition":
-            return Message(content=to_record({}, {"partition_id": worker.partition_id}), reply_to=msg)
+            return Message(content=to_record({}, {"partition_id": _partition_id(context)}), reply_to=msg)
+        worker = _worker(context, state_root)
         arrays, cfg = from_record(msg.content)
         carried = restore_state(context, worker.state_dir) if state_mode == "context" else {}
         out_arrays, metrics = worker.handle(action, arrays, cfg)

@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fedforget.client import ClientWorker
 from fedforget.errors import ConfigError, DataError
 from fedforget.faults import Exchange
 
@@ -60,6 +59,9 @@ class InProcessFederation:
     traffic: Traffic = field(default_factory=Traffic)
 
     def __post_init__(self) -> None:
+        # Imported here: the Flower adapters use this module's wire types without torch.
+        from fedforget.client import ClientWorker
+
         self.workers = {p: ClientWorker(p, Path(self.state_root) / f"partition-{p}") for p in range(self.num_clients)}
 
     def partitions(self) -> list[int]:
