@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fedforget.checkpoint import load_position, save_position, truncate_metrics
+from fedforget.errors import FedForgetError
 from fedforget.evaluation.metrics import param_distance
 from fedforget.io import append_jsonl, atomic_save_npz, atomic_write_json
 from fedforget.runloop import PhaseRecord
@@ -98,6 +99,7 @@ class Timeline:
         self.records: dict[int, dict[str, Any]] = {}
         self.serve_cost = PhaseRecord()
         self.original: Arrays | None = None
+        self.served_here = False  # restored position: after the serve point of its boundary
 
     # ------------------------------------------------------------------ helpers
     def elapsed(self) -> float:
@@ -108,10 +110,12 @@ class Timeline:
         n = self.exp.n_retain
         return [p for p in self.exp.everyone if not self.served or n.get(p, 1) > 0]
 
-    def checkpoint(self, t: int, arrays: Arrays) -> None:
+    def checkpoint(self, t: int, arrays: Arrays, served_here: bool = False) -> None:
+        """Position at boundary ``t``: before its serve point, or after it (``served_here``)."""
         lp = self.exp.loop
         position = {
-            "t": t, "step": lp.global_round, "served": self.served, "elapsed_s": self.elapsed(),
+            "t": t, "served_here": served_here, "step": lp.global_round, "served": self.served,
+            "elapsed_s": self.elapsed(),
             "records": {str(i): r for i, r in self.records.items()},
             "serve_cost": vars(self.serve_cost),
             "phases": {k: vars(v) for k, v in lp.phases.items()},
@@ -124,6 +128,9 @@ class Timeline:
         if got is None:
             return None
         position, models = got
+        if position.get("done"):
+            raise FedForgetError(f"the run in {self.exp.out} has finished (results.json); nothing to resume")
+        self.served_here = bool(position.get("served_here"))
         lp = self.exp.loop
         lp.global_round = int(position["step"])
         lp.phases = {k: PhaseRecord(**v) for k, v in position["phases"].items()}
@@ -149,18 +156,20 @@ class Timeline:
         if resume and (got := self.restore()) is not None:
             start, arrays = got
         for t in range(start, T + 1):
-            if t == T:
+            done_here = t == start and self.served_here  # resumed after this boundary's serve point
+            if t == T and not done_here:
                 atomic_save_npz(exp.out / "checkpoints" / "train.npz", arrays)  # the trained model
-            if t in self.sched or (every and t % every == 0 and t > start) or t == T:
+            if (t in self.sched or (every and t % every == 0 and t > start) or t == T) and not done_here:
                 self.checkpoint(t, arrays)
             for i, r in enumerate(exp.requests):
                 if arrival_round(r, T) == t and i not in self.records:
                     self.records[i] = {"id": request_id(i), "request": describe(r), "arrival_round": t,
                                        "arrival_s": self.elapsed()}
-            if t in self.sched:
+            if t in self.sched and not done_here:
                 if t == T and not self.served:
                     self.original = arrays  # the plain run's trained model
                 arrays = self.serve(t, self.sched[t], arrays)
+                self.checkpoint(t, arrays, served_here=True)  # a resumed run never serves a request twice
             if t < T:
                 step = exp.fedavg_step("train", self.participants(), cfg.training.lr)
                 evaluate = cfg.evaluation.every_round or t == T - 1

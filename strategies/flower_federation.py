@@ -187,7 +187,8 @@ class FlowerFederation:
     def send(self, action: str, requests: dict[int, tuple[Arrays, Scalars]]) -> dict[int, tuple[Arrays, Scalars]]:
         by_node = {self.node_of[p]: req for p, req in requests.items()}
         part_of = {n: p for p, n in self.node_of.items()}
-        return {part_of[n]: rep for n, rep in self._exchange(action, by_node).items()}
+        got = {part_of[n]: rep for n, rep in self._exchange(action, by_node).items()}
+        return {p: got[p] for p in sorted(got)}  # partition order, as in process: same sums, same numbers
 
 
 def describe(obj: Any) -> str:  # small helper for error messages
