@@ -276,7 +276,7 @@ class Experiment:
         if uc.calibration != "target":
             return {}
         set_arrays(self.model, arrays)
-        return reference_options(self.model, self.nonmember, uc.target_quantile)
+        return reference_options(self.model, self.nonmember, uc.target_quantile, uc.settle_quantile)
 
     def unlearn_step(
         self, combiner: str | None = None, objective: str | None = None, seed_key: str = "unlearn",

@@ -31,6 +31,9 @@ class Unlearner:
     # Which reference statistic decides whether a forget sample still looks like a member
     # under ``unlearning.calibration: target`` (fedforget.unlearning.calibration).
     calibrated_on: ClassVar[str] = "confidence"
+    # Whether the objective has a settling variant (``opt.settle``: pull over-unlearned
+    # samples back to the non-member level; fedforget.unlearning.calibration).
+    can_settle: ClassVar[bool] = False
 
     def __init__(self, cfg: UnlearningConfig) -> None:
         self.cfg = cfg

@@ -52,9 +52,10 @@ def log_confidence(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.log_softmax(logits, dim=1).gather(1, y[:, None]).squeeze(1)
 
 
-def reference_options(model: nn.Module, nonmember: ArrayData, q: float) -> dict[str, float]:
+def reference_options(model: nn.Module, nonmember: ArrayData, q: float, settle_q: float = 0.75) -> dict[str, float]:
     """The reference statistics of ``model`` on the non-member pool, as ``opt.*`` config
-    entries of an unlearn message. Empty when there is no pool."""
+    entries of an unlearn message (``settle_q``: the entropy quantile settling pulls
+    over-unlearned samples back to). Empty when there is no pool."""
     if len(nonmember) == 0:
         return {}
     logits = predict_logits(model, nonmember).to(torch.float64)
@@ -65,6 +66,7 @@ def reference_options(model: nn.Module, nonmember: ArrayData, q: float) -> dict[
         "opt.target_entropy": float(np.quantile(h, q)),
         "opt.target_logconf": float(np.quantile(lc, 1.0 - q)),
         "opt.target_quantile": float(q),
+        "opt.settle_entropy": float(np.quantile(h, settle_q)),
     }
 
 

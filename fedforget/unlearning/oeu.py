@@ -32,10 +32,13 @@ class EntropyUnlearner(Unlearner):
     entropy under the current model (fedforget.unlearning.calibration)."""
 
     calibrated_on = "entropy"
+    can_settle = True
 
     def forget_loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         logits = model(x)
         h = prediction_entropy(logits)
+        if self.calibrated and self.options.get("settle"):  # settling: over-unlearned samples back down
+            return F.relu(h - float(self.options["settle_entropy"])).mean()
         if self.calibrated:
             return F.relu(float(self.options["target_entropy"]) - h).mean()
         return -h.mean()

@@ -80,6 +80,11 @@ class RoundsProcedure(Procedure):
         uc = self.cfg.unlearning
         arrays = ctx.loop.run("unlearn", uc.rounds, original, ctx.unlearn_step())
         arrays = ctx.serve_pending(arrays)  # forget clients that missed rounds, before recovery
+        if uc.calibration == "target" and uc.settle_rounds and UNLEARNERS.get(uc.method).can_settle:
+            # settling (fedforget.unlearning.calibration): over-unlearned forget samples back
+            # to the non-member level, projected like every unlearning update
+            arrays = ctx.loop.run("settle", uc.settle_rounds, arrays,
+                                  ctx.unlearn_step(seed_key="settle", extra_conf={"opt.settle": 1}))
         return ctx.recover(arrays)
 
 

@@ -106,3 +106,15 @@ def test_non_finite_updates_and_weights_raise_a_divergence_error() -> None:
         check_finite_updates("sau", bad)
     with pytest.raises(DivergenceError, match="w.0"):
         check_finite_arrays("gradient_ascent", {"w.0": np.array([np.inf]), "mask": np.array([True])}, "round 1")
+
+
+def test_oeu_settling_pulls_only_over_unlearned_samples_down() -> None:
+    m, data = _model(), _data()
+    x, y = torch.from_numpy(data.x), torch.from_numpy(data.y)
+    h = entropy(m(x)).detach()
+    unl = UNLEARNERS.get("oeu")(UnlearningConfig(calibration="target"))
+    tau = float(h.median())
+    unl.options = {"target_entropy": 0.0, "target_logconf": 0.0, "settle": 1, "settle_entropy": tau}
+    assert float(unl.forget_loss(m, x, y)) == pytest.approx(float(torch.relu(h - tau).mean()), rel=1e-5)
+    unl.options["settle_entropy"] = float(h.max()) + 1.0  # nobody above the level: flat
+    assert float(unl.forget_loss(m, x, y).detach()) == 0.0
