@@ -79,6 +79,7 @@ class Experiment:
         self.pending = PendingDeletions()
         self._makeup = False
         self._unlearn_conf: Scalars = {}
+        self._unlearn_arrays: Arrays = {}
         self.fed = self.compressor.wrap(self.faults)
         self.loop = RoundLoop(self.fed, self.out, self._eval_round, cfg.evaluation.every_round)
         self.loop.row_fields.append(self.faults.take_missing)
@@ -244,7 +245,9 @@ class Experiment:
         asked = [p for p in fs if self.n_forget.get(p, 0) > 0]
         delivered = {p for p, (a, _) in replies.items() if "forget_update" in a}
         self.pending.record(asked, delivered, self.faults.missing, makeup=self._makeup)
-        self._unlearn_conf = dict(extra_conf or {})
+        self._unlearn_conf, self._unlearn_arrays = dict(extra_conf or {}), dict(extra_arrays or {})
+        if asked and not delivered:  # no forget client answered: a zero forgetting update this round
+            replies = {**replies, -1: ({"forget_update": np.zeros(self.flat(arrays).numel(), np.float32)}, {"n_forget": 1})}
         fupd = [
             (torch.from_numpy(np.asarray(a["forget_update"])), float(m["n_forget"]))
             for a, m in replies.values() if "forget_update" in a
@@ -280,7 +283,7 @@ class Experiment:
 
     def unlearn_step(
         self, combiner: str | None = None, objective: str | None = None, seed_key: str = "unlearn",
-        extra_conf: Scalars | None = None, forgetters: list[int] | None = None,
+        extra_conf: Scalars | None = None, forgetters: list[int] | None = None, extra_arrays: Arrays | None = None,
     ) -> Callable[[int, Arrays], tuple[Arrays, dict[str, Any]]]:
         """One unlearning round per call: :meth:`collect_unlearn`, combine with the
         registered ``combiner`` (default ``unlearning.combiner``), apply with ``server_lr``."""
@@ -295,12 +298,10 @@ class Experiment:
             if stopped:
                 return arrays, {"early_stopped": stopped[0] + 1}
             fupd, retain = self.collect_unlearn(arrays, derive_seed(self.root, seed_key, r), extra_conf=conf,
-                                                forgetters=forgetters)
+                                                forgetters=forgetters, extra_arrays=extra_arrays)
             if uc.calibration == "target" and uc.early_stop and should_stop(self.member_share, uc.target_quantile):
                 stopped.append(r)  # the forget set already looks like non-members: keep the model
                 return arrays, {"early_stopped": r + 1, "member_share": self.member_share}
-            if not fupd and self.pending.pending():  # every forget client missed: made up later
-                return arrays, {"update_norm": 0.0}
             update = comb.combine(fupd, retain, mask=self.compressor.flat_mask(arrays))
             extra: dict[str, Any] = {"update_norm": float(update.norm())}
             if self.member_share is not None:
@@ -330,7 +331,9 @@ class Experiment:
                 self.deletion_failed(err)
                 raise err
             log.warning("forget client(s) %s missed unlearning rounds: make-up round %d", owed, done + 1)
-            step = self.unlearn_step(seed_key="unlearn-makeup", extra_conf=self._unlearn_conf, forgetters=owed)
+            # the last unlearning exchange's objective and reference arrays (ref.*), for the owed clients
+            step = self.unlearn_step(seed_key="unlearn-makeup", extra_conf=self._unlearn_conf, forgetters=owed,
+                                     extra_arrays=self._unlearn_arrays)
             self._makeup = True
             try:
                 arrays = self.loop.round("unlearn_makeup", done, arrays, step, evaluate=True)

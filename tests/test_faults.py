@@ -152,3 +152,16 @@ def test_raise_in_training_and_hang_in_unlearning_on_ray(tmp_path: Path) -> None
     cfg = tiny_config(*SMALL, "runtime.backend=ray", "runtime.total_cpus=2", *faults(15))
     res = run_experiment(cfg, tmp_path, write_report=False)
     _check_survived(tmp_path, res, 15)
+
+
+@pytest.mark.parametrize("method", ["fedosd", "conmu", "neggrad_plus", "projected_ga"])
+def test_methods_with_own_procedures_make_up_a_missed_round(tmp_path: Path, method: str) -> None:
+    """Procedures that call collect_unlearn themselves (reference arrays, own objective)
+    survive a round in which the only forget client fails, and make it up."""
+    cfg = tiny_config("training.rounds=2", "unlearning.rounds=2", "evaluation.retrain=false", "evaluation.attacks=[loss]",
+                      "deletion.backdoor.enabled=false", f"unlearning.method={method}",
+                      "runtime.faults=[{client: 1, phase: unlearn, round: 1, times: 2}]")
+    res = run_experiment(cfg, tmp_path, write_report=False)
+    assert res["faults"]["left_out"] == 1 and res["faults"]["makeup_rounds"] == 1 and res["faults"]["requests_lost"] == 0
+    makeup = [r for r in _rows(tmp_path) if r["phase"] == "unlearn_makeup"]
+    assert len(makeup) == 1 and "missing_clients" not in makeup[0]
