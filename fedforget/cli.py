@@ -52,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="run the comparison for every seed (e.g. 0,1,2) and report mean ± std, 95%% CI and "
                         "paired differences to retrain (same as runtime.seeds)")
     c.add_argument("-v", "--verbose", action="store_true")
+    pol = sub.add_parser("policies", help="serving policies side by side on a streamed config (configs/stream.yaml)")
+    pol.add_argument("config", help="experiment YAML whose requests arrive during training")
+    pol.add_argument("--policies", default="immediate,batched,deadline,retrain", metavar="P1,P2,...")
+    pol.add_argument("--seeds", default="0", metavar="S1,S2,...")
+    pol.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    pol.add_argument("--out", default=None, help="output folder (default: runs/<name>-policies)")
+    pol.add_argument("-v", "--verbose", action="store_true")
     sw = sub.add_parser("sweep", help="bits x sparsity x method sweep; one table and a trade-off figure")
     sw.add_argument("config", help="sweep YAML (see configs/sweep_compression.yaml)")
     sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -79,6 +86,16 @@ def main(argv: list[str] | None = None) -> int:
             from fedforget.receipts.commands import main as receipts_main
 
             return receipts_main(args)
+        if args.cmd == "policies":
+            from fedforget.config import load_config
+            from fedforget.runtime.policies import markdown, policy_configs, run_policies
+
+            pcfg = load_config(args.config, args.overrides)
+            names, seeds = args.policies.split(","), [int(s) for s in args.seeds.split(",")]
+            policy_configs(pcfg, names, seeds)  # fails before any work starts
+            pout = Path(args.out) if args.out else Path("runs") / f"{pcfg.name}-policies"
+            print(markdown(run_policies(pcfg, pout, names, seeds)))
+            return 0
         if args.cmd == "sweep":
             from fedforget.sweep import load_sweep, run_sweep
 

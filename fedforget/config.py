@@ -570,22 +570,22 @@ def _validate_request(r: DeletionRequest, where: str) -> None:
 
 def _validate_experiment(cfg: ExperimentConfig, where: str) -> None:
     n = cfg.partition.num_clients
-    if not cfg.deletion.requests:
-        raise ConfigError("deletion.requests must hold at least one request, got []")
+    if not cfg.deletion.requests and cfg.deletion.stream.rate <= 0:
+        raise ConfigError("deletion.requests must hold at least one request (or set deletion.stream.rate > 0), got []")
     for i, r in enumerate(cfg.deletion.requests):
         if r.client >= n:
             raise ConfigError(
                 f"deletion.requests[{i}].client must be a client index in [0, {n - 1}] "
                 f"(partition.num_clients={n}), got {r.client}"
             )
-    for i, r in enumerate(cfg.deletion.requests):
-        if r.at_round > cfg.training.rounds:
-            raise ConfigError(
-                f"deletion.requests[{i}].at_round must be -1 (after training) or a round in "
     for i, f in enumerate(cfg.runtime.faults):
         if f.client >= n:
             raise ConfigError(f"runtime.faults[{i}].client must be a client index in [0, {n - 1}] "
                               f"(partition.num_clients={n}), got {f.client}")
+    for i, r in enumerate(cfg.deletion.requests):
+        if r.at_round > cfg.training.rounds:
+            raise ConfigError(
+                f"deletion.requests[{i}].at_round must be -1 (after training) or a round in "
                 f"[0, {cfg.training.rounds}] (training.rounds={cfg.training.rounds}), got {r.at_round}"
             )
     d = cfg.deletion
