@@ -55,6 +55,9 @@ def plain_loop(cfg) -> tuple[float, float]:
     return dt, c / n
 
 
+PHASES: dict[str, dict[str, float]] = {}  # every phase's wall time per backend (JSON line)
+
+
 def fedforget_run(cfg, backend: str) -> tuple[float, float, float]:
     with tempfile.TemporaryDirectory() as d:
         from fedforget.config import config_from_dict
@@ -63,6 +66,7 @@ def fedforget_run(cfg, backend: str) -> tuple[float, float, float]:
         t0 = time.perf_counter()
         res = run_experiment(c2, Path(d), write_report=False)
         total = time.perf_counter() - t0
+        PHASES[backend] = {k: v["time_s"] for k, v in res["phases"].items()}
         return res["phases"]["train"]["time_s"], total, res["models"]["original"]["test_acc"]
 
 
@@ -93,8 +97,12 @@ def main() -> None:
     print(f"|{'-' * 68}|{'-' * 10}|{'-' * 8}|{'-' * 10}|")
     for name, s, acc in rows:
         print(f"| {name:<66} | {s:8.2f} | {s / plain_s:6.2f} | {acc:8.4f} |")
-    print(json.dumps({"plain_s": plain_s, "inprocess_train_s": inproc_train, "ray_train_s": ray_train,
-                      "ray_total_s": ray_total}))
+    print(f"\nFlower + Ray train phase / in-process train phase: {ray_train / inproc_train:.2f}")
+    print(json.dumps({"plain_s": plain_s, "inprocess_train_s": inproc_train, "inprocess_total_s": inproc_total,
+                      "ray_train_s": ray_train, "ray_total_s": ray_total,
+                      "ratio_ray_train_to_plain": ray_train / plain_s, "ratio_ray_train_to_inprocess": ray_train / inproc_train,
+                      "test_acc": {"plain": plain_acc, "inprocess": inproc_acc, "ray": ray_acc},
+                      "phases_s": PHASES}))
 
 
 if __name__ == "__main__":
