@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fedforget.checkpoint import load_position, save_position, truncate_metrics
-from fedforget.errors import FedForgetError
+from fedforget.errors import ConfigError, FedForgetError
 from fedforget.evaluation.metrics import param_distance
 from fedforget.io import append_jsonl, atomic_save_npz, atomic_write_json
 from fedforget.runloop import PhaseRecord
@@ -41,6 +41,13 @@ RELAPSE_FILE = "relapse.jsonl"  # forget accuracy of every served request, per t
 def plan(exp: Experiment) -> dict[int, list[int]]:
     """The serve schedule (round -> request indices), checked against the method."""
     cfg = exp.cfg
+    if not exp.requests:
+        sc = cfg.deletion.stream
+        raise ConfigError(
+            f"deletion.stream generated no request (rate {sc.rate:g} per round from round {sc.start_round}, seed "
+            f"{sc.seed}, training.rounds={cfg.training.rounds}) and deletion.requests is empty; raise "
+            "deletion.stream.rate, move deletion.stream.start_round, or add a request"
+        )
     arrivals = [arrival_round(r, cfg.training.rounds) for r in exp.requests]
     sched = schedule(cfg.deletion, arrivals, cfg.training.rounds)
     check_schedule(exp.procedure, cfg.unlearning.method, sched, cfg.training.rounds)

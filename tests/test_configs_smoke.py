@@ -26,9 +26,14 @@ def test_config_runs_tiny(path, tmp_path):
         ov.append("evaluation.shadow_models=2")
     if "end_round" in raw.get("compression", {}).get("sparsity", {}):
         ov += ["compression.sparsity.start_round=0", "compression.sparsity.end_round=1"]
+    streamed = bool(raw.get("deletion", {}).get("stream"))
+    if streamed:  # requests on the timeline of a 2-round run
+        ov += ["deletion.stream.start_round=0", "deletion.stream.rate=1"]
     cfg = load_config(path, ov)
     res = run_experiment(cfg, tmp_path, write_report=False)
-    assert {"original", "unlearned"} <= set(res["models"])
+    assert ({"unlearned"} if streamed else {"original", "unlearned"}) <= set(res["models"])
+    if streamed:
+        assert res["requests"] and all(r["served_round"] is not None for r in res["requests"])
     if "compare" in raw:
         from fedforget.config import compare_entry_config
 
