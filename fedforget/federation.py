@@ -8,7 +8,6 @@ over Flower's Grid (simulation or deployment); :class:`InProcessFederation` call
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fedforget.errors import ConfigError, DataError
-from fedforget.faults import Exchange
-
-log = logging.getLogger(__name__)
+from fedforget.faults import Exchange, InjectedFault
 
 Arrays = dict[str, np.ndarray]
 Scalars = dict[str, Any]
@@ -79,17 +75,15 @@ class InProcessFederation:
         return reply
 
     def exchange(self, action: str, requests: dict[int, tuple[Arrays, Scalars]], timeout_s: float | None) -> Exchange:
-        """Like :meth:`send`, but a client that raises, or answers after ``timeout_s``
-        (its late reply is dropped), is reported in ``failures`` (fedforget.faults)."""
+        """Like :meth:`send`, but a client that fails by fault injection, or answers after
+        ``timeout_s`` (its late reply is dropped), is reported in ``failures``
+        (fedforget.faults). Any other exception raises: in process it is a bug, not a fault."""
         ex = Exchange()
         for p, (arrays, cfg) in requests.items():
             t0 = time.monotonic()
             try:
                 reply = self._one(p, action, arrays, cfg)
-            except (ConfigError, DataError):  # bad input, the same on every client: not a fault
-                raise
-            except Exception as e:  # noqa: BLE001 - a client's failure is reported, not raised
-                log.debug("client %d failed on %r", p, action, exc_info=True)
+            except InjectedFault as e:  # in process, any other exception is a bug: it raises
                 ex.failures[p] = f"{type(e).__name__}: {e}"
             else:
                 ex.replies[p] = reply
