@@ -252,12 +252,12 @@ class UnlearningConfig:
     # default: it fires before a backdoor is gone, docs/evaluation.md); "none" = the
     # original objectives.
     calibration: Literal["none", "target"] = "target"
-    target_quantile: float = field(default=0.97, metadata=_unit_open())
+    target_quantile: float = field(default=0.99, metadata=_unit_open())
     early_stop: bool = False
     # Then ``settle_rounds`` rounds that pull over-unlearned forget samples (entropy above
     # the non-member ``settle_quantile``) back to it (methods with ``can_settle``: oeu).
     settle_rounds: int = field(default=3, metadata=_nonneg())
-    settle_quantile: float = field(default=0.9, metadata=_unit_open())
+    settle_quantile: float = field(default=0.75, metadata=_unit_open())
     # Stability: clip each local unlearning step's gradient norm (0 = off).
     max_grad_norm: float = field(default=5.0, metadata=_nonneg("float"))
     # Options of individual methods (used only when that method runs).
