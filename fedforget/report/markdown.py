@@ -10,6 +10,7 @@ from typing import Any
 from fedforget.io import atomic_write_text, read_jsonl
 from fedforget.report.mia import mia_sections
 from fedforget.report.plots import plot_roc, plot_rounds
+from fedforget.report.quality import quality_sections
 from fedforget.report.timeline import timeline_section
 
 
@@ -86,6 +87,7 @@ def write_report(out_dir: str | Path) -> Path:
     lines.append("TPR at 0.1% FPR needs at least 1000 non-members to mean anything; with fewer it is "
                  "the TPR at the lowest FPR the sample can resolve (0 false positives).")
     lines += mia_sections(res, out)  # per-client, members audit, MIA-efficacy, vs retrained
+    lines += quality_sections(res)  # indistinguishability, relearning attack, linear probe
     lines += timeline_section(out, res)  # streamed requests: per-request table, timeline, relapse
     lines += ["", "## Phases", "", "| phase | rounds | wall time s | bytes down | bytes up |", "|---|---|---|---|---|"]
     for ph, v in res["phases"].items():
