@@ -42,9 +42,10 @@ def backend_config(cfg: ExperimentConfig, state_root: Path) -> dict[str, Any]:
 @contextlib.contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Torch intra-op threads for this process during a run, restored after. A client's
-    model is small: with one thread per client (as Ray gives each actor) a busy 2-core
-    machine ran the 1,000-client config's in-process rounds 10x faster than with torch's
-    default of one thread per core, which spin-wait for each other (docs/performance.md)."""
+    model is small, and torch's default of one thread per core made the threads spin-wait
+    for each other on a busy 2-core machine: 23-50 s per 100-client in-process round of
+    configs/scale_1000.yaml, against 1.1-1.8 s on Ray's one-thread actors
+    (docs/performance.md, finding 7)."""
     import torch
 
     before = torch.get_num_threads()
