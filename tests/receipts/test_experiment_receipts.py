@@ -55,3 +55,19 @@ def test_run_writes_ledger_and_a_verifying_receipt(run_dir, capsys):
     bad.write_text(json.dumps(receipt))
     assert main(["verify", str(bad)]) == 1
     assert "FAIL signature" in capsys.readouterr().out
+
+
+def test_streamed_requests_get_one_receipt_each(tmp_path):
+    """Requests served at different rounds: one ledger entry and one verifying receipt each,
+    each chain starting at the model its unlearning started from."""
+    cfg = tiny_config("training.rounds=3", "unlearning.rounds=1", "unlearning.recovery_rounds=0",
+                      'deletion.requests=[{"granularity": "samples", "client": 0, "fraction": 0.3, "at_round": 1},'
+                      '{"granularity": "client", "client": 2, "at_round": 2}]', "evaluation.retrain=false")
+    Experiment(cfg, InProcessFederation(cfg.partition.num_clients, tmp_path / "devices"), tmp_path / "out").run()
+    with Ledger.open_readonly(tmp_path / "out") as led:
+        entries = {e["request_id"]: e for e in led.entries()}
+    assert {k: (e["status"], e["clients"], e["served_round"]) for k, e in entries.items()} == {
+        "r0": ("served", [0], 1), "r1": ("served", [2], 2)}
+    assert entries["r0"]["model_hash_after"] != entries["r1"]["model_hash_before"]  # a training round between
+    for rid in entries:
+        assert main(["verify", str(tmp_path / "out" / "receipts" / f"{rid}.json"), "--device", str(tmp_path / "devices")]) == 0
