@@ -388,7 +388,7 @@ class Experiment:
         if not resume:
             (self.out / "metrics.jsonl").unlink(missing_ok=True)
         atomic_write_text(self.out / "config.yaml", self.cfg.to_yaml())
-        self.records.start()  # <out>/ledger.sqlite (kept with its pending requests when resuming)
+        self.records.start(fresh=not resume)  # <out>/ledger.sqlite (a resumed run keeps it and serves its pending requests)
         self._eval_time = 0.0
         self._roc = {}
 
