@@ -29,7 +29,7 @@ from fedforget.hashing import model_hash
 from fedforget.io import atomic_save_npz
 from fedforget.ledger import LEDGER_FILE, Ledger
 from fedforget.receipts.chain import build_chain
-from fedforget.receipts.receipt import issue_receipt
+from fedforget.receipts.receipt import issue_receipt, load_receipt
 from fedforget.receipts.signing import load_or_create_key
 
 log = logging.getLogger(__name__)
@@ -174,20 +174,39 @@ class DeletionRecords:
         return paths
 
     def on_final_evidence(self, results: Mapping[str, Any]) -> list[Path]:
-        """The run's final evaluation (``results.json``: the unlearned model vs the
-        retrained one, attack AUCs) added to every request served in this run; their
-        receipts are issued again with it."""
-        if self.ledger is None or not self._chains:
+        """The run's final evaluation (``results.json``: the final model vs the retrained
+        one, attack AUCs) added to every served request of the ledger; their receipts are
+        issued again with it (requests served before a resume: from their receipt's chain)."""
+        if self.ledger is None:
             return []
-        self.run_info = {"name": results.get("name"), "config_digest": results.get("config_digest"),
-                         **self.run_info}
+        self.run_info = {"name": results.get("name"), "config_digest": results.get("config_digest"), **self.run_info}
         final = {"final": evidence_from_results(results)}
         paths = []
-        for rid in self._chains:
+        for e in self.ledger.entries():
+            rid = e["request_id"]
+            if e["status"] != "served" or not self._known_chain(rid, str(e["model_hash_after"])):
+                continue
             self.ledger.add_evidence(rid, final)
             paths.append(self._issue(rid))
-        self.ledger.export_json(self.out / "ledger.json")
+        if paths:
+            self.ledger.export_json(self.out / "ledger.json")
         return paths
+
+    def _known_chain(self, rid: str, after: str) -> bool:
+        """Whether the chain of ``rid`` is known: served in this process, or by an earlier
+        process of this run whose receipt is on disk."""
+        if rid in self._chains:
+            return True
+        p = self.out / RECEIPTS_DIR / f"{rid}.json"
+        if not p.exists():
+            return False
+        body = load_receipt(p)["body"]
+        if body.get("model_hash_after") != after:
+            return False
+        self._chains[rid] = body["chain"]
+        if body.get("model_file"):
+            self._model_files[after] = body["model_file"]
+        return True
 
     def _issue(self, rid: str) -> Path:
         assert self.ledger is not None

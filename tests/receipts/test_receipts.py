@@ -127,6 +127,12 @@ def test_a_crashed_request_is_served_after_resume_and_a_fresh_run_moves_old_reco
     assert verify_receipt(load_receipt(path)).ok
     assert resumed.on_request_received([("r0", DeletionRequest("client", 2))], replies, round=9) == []  # served
     resumed.close()
+    again = DeletionRecords(tmp_path)  # resumed after the serve point: the final evidence still lands
+    again.start(fresh=False)
+    assert again.on_final_evidence({"models": {"unlearned": {"forget_acc": 0.3}}}) == [path]
+    r = load_receipt(path)
+    assert verify_receipt(r).ok and r["body"]["evidence"]["final"]["unlearned"]["forget_acc"] == 0.3
+    again.close()
 
     fresh = DeletionRecords(tmp_path)
     fresh.start()
