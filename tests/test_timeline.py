@@ -192,3 +192,17 @@ def test_cli_refuses_a_used_folder_without_resume(tmp_path, caplog):
     assert "--resume" in caplog.text and "--out" in caplog.text
     assert main(["run", "configs/quickstart.yaml", "--out", str(tmp_path / "new"), "--resume"]) == 2
     assert "no checkpoint" in caplog.text
+
+
+def test_policy_configs_for_the_side_by_side_runs():
+    from fedforget.runtime.policies import markdown, policy_configs
+
+    cfg = tiny_config(*STREAM, REQUESTS, "deletion.batch_every=2", "deletion.deadline=1")
+    cfgs = policy_configs(cfg, ["immediate", "batched", "deadline", "retrain"], [0, 1])
+    assert len(cfgs) == 8 and cfgs[("deadline", 1)].runtime.seed == 1
+    assert cfgs[("batched", 0)].deletion.policy == "batched" and cfgs[("batched", 0)].deletion.batch_every == 2
+    assert cfgs[("retrain", 0)].unlearning.method == "retrain"
+    with pytest.raises(ConfigError, match="unknown policy 'fifo'"):
+        policy_configs(cfg, ["fifo"], [0])
+    row = {"policy": "batched", "cost_time_s": 1.0, "cost_time_s_std": 0.5}
+    assert "| batched | 1.000 ± 0.500 |" in markdown({"rows": [row], "seeds": [0, 1]})
