@@ -36,7 +36,8 @@ def make_synthetic_images(n: int, shape: tuple[int, ...], classes: int, seed: in
 def make_synthetic_text(n: int, length: int, vocab: int, classes: int, seed: int) -> ArrayData:
     rng = np.random.default_rng(seed)
     words = np.arange(1, vocab)
-    keywords = [rng.choice(words, size=max(2, (vocab - 1) // (2 * classes)), replace=False) for _ in range(classes)]
+    k = max(2, min(16, (vocab - 1) // (2 * classes)))  # a few keywords per class: learnable in a few rounds
+    keywords = [rng.choice(words, size=k, replace=False) for _ in range(classes)]
     y = rng.integers(0, classes, size=n)
     x = np.zeros((n, length), dtype=np.float32)
     lengths = rng.integers(max(1, length // 2), length + 1, size=n)

@@ -35,7 +35,13 @@ REQUESTS = {
     "client": [{"granularity": "client", "client": 1}],
     "samples": [{"granularity": "samples", "client": 1, "fraction": 0.5}],
 }
-KNOWN: dict[tuple[str, str, str], str] = {}  # (model, granularity, method) -> documented reason
+# (model, granularity, method) -> documented reason (measured in issue 10, docs/research.md).
+KNOWN: dict[tuple[str, str, str], str] = {
+    ("cnn", "client", "oeu"): "measured: OEU barely moves the tiny CNN (forget acc 0.81 -> 0.81, ASR 0.42 -> 0.40, "
+                              "drop 0.02 < MIN_DROP); not diagnosed further",
+    ("resnet18", "client", "oeu"): "measured: ASR 0.33 -> 0 but forget accuracy rises 0.46 -> 0.56 (recovery rounds "
+                                   "lift every class of the under-trained width-4 ResNet) > SLACK",
+}
 
 
 def _comparison(model: str, gran: str, out) -> dict:  # noqa: ANN001
@@ -71,7 +77,7 @@ def test_method_on_model(comparison: dict, model: str, gran: str, method: str) -
     if gran not in resolve_procedure(method).granularities:
         pytest.skip(f"{method} does not support granularity {gran}")
     if (model, gran, method) in KNOWN:
-        pytest.xfail(KNOWN[(model, gran, method)])
+        pytest.xfail(KNOWN[(model, gran, method)])  # runs no further: a known, documented failure
     rows = comparison["rows"]
     o, u = rows["original"], rows[method]
     assert o["test_acc"] > FIT["test_acc"] and o["asr"] > FIT["asr"], f"{model}: the original did not fit: {o}"
