@@ -117,6 +117,8 @@ def test_huggingface_loader_on_local_dataset(tmp_path):
     ds.save_to_disk(str(tmp_path / "tinyhf"))
     loaded = load_hf(str(tmp_path / "tinyhf"), "train", max_samples=10)
     assert len(loaded) == 10 and np.allclose(loaded.x, arr.x[:10])
-    bad = datasets.Dataset.from_dict({"text": ["a"], "label": [0]})
+    text = hf_to_arrays(datasets.Dataset.from_dict({"text": ["a b", "c"], "label": [0, 1]}), text_length=4)
+    assert text.x.shape == (2, 4)  # text columns are hashed into token ids (issue 10)
+    bad = datasets.Dataset.from_dict({"notes": ["a"], "label": [0]})
     with pytest.raises(DataError, match="image column"):
         hf_to_arrays(bad)
