@@ -19,7 +19,11 @@ from fedforget.errors import ConfigError
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0
-CURRENT_CLUSTER = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"  # written by `ray start --head`
+
+
+def current_cluster_file() -> Path:
+    """Where `ray start --head` records its address (as Ray resolves its temp folder)."""
+    return Path(os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()) / "ray" / "ray_current_cluster"
 HOW_TO_START = (
     "start a cluster with `ray start --head --port 6379` (then `ray start --address <head-ip>:6379` "
     "on every other node), or leave runtime.ray_address empty to start a private one"
@@ -41,12 +45,12 @@ def check_reachable(address: str) -> None:
     """Fail within seconds, naming the address, when nothing listens there."""
     if address == "auto":  # as Ray resolves it: $RAY_ADDRESS, else the cluster `ray start` recorded here
         found = os.environ.get("RAY_ADDRESS", "")
-        if not found and CURRENT_CLUSTER.exists():
-            found = CURRENT_CLUSTER.read_text().strip()
+        if not found and current_cluster_file().exists():
+            found = current_cluster_file().read_text().strip()
         if not found or found == "auto":
             raise ConfigError(
                 f"runtime.ray_address='auto': no running Ray cluster on this machine ($RAY_ADDRESS unset, "
-                f"no {CURRENT_CLUSTER}); {HOW_TO_START}"
+                f"no {current_cluster_file()}); {HOW_TO_START}"
             )
         address = found
     hostport = address.split("://", 1)[-1]
@@ -87,8 +91,8 @@ def start_or_join(cfg: ExperimentConfig) -> RaySession:
             raise ConfigError(f"runtime.ray_address={rt.ray_address!r}: could not join ({e}); {HOW_TO_START}") from None
         session = RaySession(started=False, address=rt.ray_address)
     else:
-        ray.init(
-            num_cpus=rt.total_cpus or (os.cpu_count() or 1), include_dashboard=False,
+        ray.init(  # address="local": a new private instance, even when `ray start` left a cluster here
+            address="local", num_cpus=rt.total_cpus or (os.cpu_count() or 1), include_dashboard=False,
             object_store_memory=256 * 1024 * 1024, runtime_env=env, logging_level=logging.WARNING,
         )
         session = RaySession(started=True, address="local")

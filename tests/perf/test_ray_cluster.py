@@ -28,7 +28,7 @@ def test_unreachable_address_fails_within_seconds_naming_it() -> None:
 
 def test_auto_without_cluster_fails(monkeypatch, tmp_path) -> None:
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    monkeypatch.setattr(ray_cluster, "CURRENT_CLUSTER", tmp_path / "none")
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))  # no ray/ray_current_cluster there
     with pytest.raises(ConfigError, match="'auto'"):
         ray_cluster.check_reachable("auto")
 

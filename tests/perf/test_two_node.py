@@ -3,6 +3,7 @@ on this machine), clients on both nodes, each node with its own state root, clie
 carried in Flower's Context: the same results.json numbers as the single-node run."""
 
 import dataclasses
+import shutil
 
 import pytest
 
@@ -14,8 +15,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.ray]
 NUMBERS = ("test_acc", "retain_acc", "forget_acc", "asr", "bytes_down", "bytes_up")
 
 
-def test_two_node_cluster_gives_single_node_numbers(tmp_path) -> None:
+def test_two_node_cluster_gives_single_node_numbers(tmp_path, monkeypatch) -> None:
+    import tempfile
+
     from ray.cluster_utils import Cluster
+
+    # The test cluster records its address under Ray's temp folder; a private one keeps
+    # other Ray users on this machine (ray.init() joins a recorded cluster) out of it.
+    # Short: Ray's Unix socket paths live under it.
+    ray_tmp = tempfile.mkdtemp(prefix="ff2n", dir="/tmp")
+    monkeypatch.setenv("RAY_TMPDIR", ray_tmp)
 
     cfg = tiny_config("runtime.backend=ray", "runtime.cpus_per_client=1", "runtime.client_state=context",
                       "training.rounds=2", "unlearning.rounds=1", "unlearning.recovery_rounds=0",
@@ -33,6 +42,7 @@ def test_two_node_cluster_gives_single_node_numbers(tmp_path) -> None:
         assert cluster.head_node.remaining_processes_alive()  # a cluster we joined keeps running
     finally:
         cluster.shutdown()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     for root in roots:  # clients ran on both nodes, each keeping its cache in its own root
         assert any(root.rglob("config.yaml")), root
     for model in single["models"]:
