@@ -61,9 +61,13 @@ def send_delete(exp: Experiment, served: list[int], current: list[int]) -> None:
     dels = exp.fed.send("delete", {p: ({}, dict(conf)) for p in exp.everyone})
     exp.n_forget = {p: int(m["n_forget"]) for p, (_, m) in dels.items()}
     exp.n_retain = {p: int(m["n_retain"]) for p, (_, m) in dels.items()}
-    # Deletion ledger: ``received`` with the clients' commitments, before any unlearning.
-    exp.records.on_request_received([(request_id(i), exp.requests[i]) for i in current],
-                                    {p: m for p, (_, m) in dels.items()}, exp.loop.global_round)
+    # Deletion ledger: ``received`` (at its arrival round) with the clients' commitments,
+    # before any unlearning.
+    rounds = exp.cfg.training.rounds
+    for arrived in sorted({arrival_round(exp.requests[i], rounds) for i in current}):
+        exp.records.on_request_received(
+            [(request_id(i), exp.requests[i]) for i in current if arrival_round(exp.requests[i], rounds) == arrived],
+            {p: m for p, (_, m) in dels.items()}, arrived)
     log.info("serving %s: %d samples to forget on clients %s", [request_id(i) for i in current],
              sum(exp.n_forget.values()), exp.forgetters)
 

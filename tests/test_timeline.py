@@ -206,3 +206,15 @@ def test_policy_configs_for_the_side_by_side_runs():
         policy_configs(cfg, ["fifo"], [0])
     row = {"policy": "batched", "cost_time_s": 1.0, "cost_time_s_std": 0.5}
     assert "| batched | 1.000 ± 0.500 |" in markdown({"rows": [row], "seeds": [0, 1]})
+
+
+def test_every_streamed_request_is_in_the_ledger_with_its_rounds(streamed):
+    from fedforget.ledger import Ledger
+
+    _cfg, out, res, _fed = streamed
+    with Ledger.open_readonly(out) as ledger:
+        entries = {e["request_id"]: e for e in ledger.entries()}
+    for r in res["requests"]:
+        e = entries[r["id"]]
+        assert e["status"] == "served"
+        assert (e["received_round"], e["served_round"]) == (r["arrival_round"], r["served_round"])
