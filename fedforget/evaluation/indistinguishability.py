@@ -13,7 +13,8 @@ two score samples, KS statistic, MIA-efficacy gap). This module turns them into
 * with LiRA shadow models, a **U-LiRA-style per-example test** (:func:`ulira`; after Hayes
   et al., "Inexact unlearning needs more careful evaluations", SaTML 2025): for each
   forget example, the one-sided p-value of the model's LiRA statistic ``phi`` under the
-  Gaussian fitted to the shadow models that never trained on it (OUT); the example is
+  Gaussian fitted to the shadow models that never trained on it (OUT; the pooled OUT
+  variance where an example has fewer than two OUT models); the example is
   flagged when p < ``alpha`` (the model keeps more membership signal on it than models
   that never saw it). A retrained model is flagged on about ``alpha`` of the examples by
   construction; the report gives both rates and their gap.
@@ -43,12 +44,15 @@ def ulira(phi: np.ndarray, shadow_phi: np.ndarray, shadow_in: np.ndarray, alpha:
     out = ~np.asarray(shadow_in, bool)
     sp = np.asarray(shadow_phi, np.float64)
     n_out = out.sum(0)
-    ok = n_out >= 2
+    ok = n_out >= 1
     if not ok.any():
         return {"flagged": None, "n": 0}
-    cnt = np.maximum(n_out, 1)
-    mu = np.where(out, sp, 0.0).sum(0) / cnt
-    var = np.where(out, (sp - mu) ** 2, 0.0).sum(0) / np.maximum(n_out - 1, 1)
+    mu = np.where(out, sp, 0.0).sum(0) / np.maximum(n_out, 1)
+    dev = np.where(out, (sp - mu) ** 2, 0.0)
+    # fewer than 2 OUT models for an example: the pooled OUT variance (LiRA's fixed variance)
+    dof = int((n_out[n_out >= 2] - 1).sum())
+    pooled = dev.sum() / dof if dof else float(np.var(sp[out]))
+    var = np.where(n_out >= 2, dev.sum(0) / np.maximum(n_out - 1, 1), pooled)
     sd = np.sqrt(np.maximum(var, 1e-12))
     p = norm.sf((phi - mu) / sd)  # P(OUT phi >= phi): small = more member-like than OUT
     return {"flagged": float((p[ok] < alpha).mean()), "median_p": float(np.median(p[ok])),

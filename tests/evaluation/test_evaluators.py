@@ -100,3 +100,34 @@ def test_ulira_flags_member_like_examples() -> None:
     assert retrained_like["flagged"] == pytest.approx(0.05, abs=0.04)
     member_like = ulira(np.full(n, 4.0), shadow, shadow_in)
     assert member_like["flagged"] > 0.95
+
+
+@pytest.mark.slow
+def test_evaluators_and_ulira_end_to_end_send_only_scalars(tmp_path, monkeypatch) -> None:
+    from fedforget.client import ClientWorker
+    from fedforget.experiment import Experiment
+    from fedforget.federation import InProcessFederation
+
+    cfg = tiny_config("evaluation.attacks=[loss,entropy,lira]", "evaluation.shadow_models=2",
+                      f"evaluation.shadow_cache={tmp_path / 'cache'}", "training.rounds=2", "unlearning.rounds=1",
+                      "deletion.backdoor.enabled=false", "evaluation.evaluators=[relearn,probe]",
+                      "evaluation.relearn.steps=2", "evaluation.relearn.every=1")
+    replies = []
+    on_evaluate = ClientWorker.on_evaluate
+
+    def recording(self, arrays, config):  # type: ignore[no-untyped-def]
+        out = on_evaluate(self, arrays, config)
+        replies.append((out, config))
+        return out
+
+    monkeypatch.setattr(ClientWorker, "on_evaluate", recording)
+    fed = InProcessFederation(4, tmp_path / "state")
+    res = Experiment(cfg, fed, tmp_path / "out").run()
+    ev = [(arr, m) for (arr, m), conf in replies if "evaluator" in conf]
+    assert ev and all(arr == {} and all(np.isscalar(v) for v in m.values()) for arr, m in ev)  # statistics only
+    u = res["models"]["unlearned"]
+    assert u["evaluators"]["probe"]["n"] == res["forget"]["n_forget"]
+    assert list(u["evaluators"]["relearn"]["curve"]) == ["0", "1", "2"]
+    ul = res["mia"]["vs_retrained"]["unlearned"]["ulira"]
+    assert set(ul) == {"unlearned", "retrained"} and 0 <= ul["unlearned"]["flagged"] <= 1
+    assert 0 <= u["indistinguishability"] <= 1 and res["models"]["retrained"]["indistinguishability"] == 1.0
