@@ -62,7 +62,9 @@ def main() -> None:
             two, two_wall = timed(two_cfg, work / "two")
         finally:
             cluster.shutdown()
-        same = all(two["models"][m][k] == one["models"][m][k] for m in one["models"] for k in NUMBERS)
+        diff = {f"{m}.{k}": (one["models"][m][k], two["models"][m][k]) for m in one["models"] for k in NUMBERS
+                if two["models"][m][k] != one["models"][m][k]}
+        same = not diff
         rows = {"one node (private Ray, 2 CPUs)": summary(one, one_wall, cfg),
                 "two-node local cluster (1 CPU each)": summary(two, two_wall, cfg)}
     finally:
@@ -71,8 +73,8 @@ def main() -> None:
     for k, v in rows.items():
         print(f"| {k} | {v['wall_s']:.1f} | {v['train_s']:.2f} | {v['train_ms_per_msg']:.1f} | "
               f"{v['ray_start_s']:.1f} | {v['ray_stop_s']:.1f} |")
-    print(f"\nsame results.json numbers: {same}")
-    print(json.dumps({"runs": rows, "same_numbers": same}))
+    print(f"\nsame results.json numbers: {same} {diff or ''}")
+    print(json.dumps({"runs": rows, "same_numbers": same, "differences": diff}))
 
 
 if __name__ == "__main__":
