@@ -172,7 +172,10 @@ class FlowerFederation:
         replies = self._exchange(action, {self.node_of[p]: req for p, req in requests.items()}, failures, timeout_s)
         if failures:
             self._remap_nodes(timeout_s)
-        return Exchange({part_of[n]: rep for n, rep in replies.items()}, {part_of[n]: w for n, w in failures.items()})
+        # Partition order, not arrival order: sums and stacked retain directions must not
+        # depend on which client answered first (two-node runs differed in the 4th digit).
+        by_part = {part_of[n]: rep for n, rep in replies.items()}
+        return Exchange({p: by_part[p] for p in sorted(by_part)}, {part_of[n]: w for n, w in failures.items()})
 
     def _remap_nodes(self, timeout_s: float | None) -> None:
         new = [n for n in self.grid.get_node_ids() if n not in set(self.node_of.values())]
