@@ -116,7 +116,9 @@ def test_deletion_request_is_made_on_the_device(tmp_path: Path) -> None:
     w.on_setup({}, {"experiment": cfg.to_yaml()})
     arrays, reply = w.on_delete({}, {})
     assert arrays == {}
-    assert set(reply) == {"n_forget", "n_retain"}
+    # counts and the forget set's commitment (a salted Merkle root), never a sample
+    assert set(reply) == {"n_forget", "n_retain", "commit_key", "commit_root", "commit_count"}
+    assert reply["commit_count"] == reply["n_forget"]
     assert reply["n_forget"] == int((local0.y == 1).sum()) > 0
     assert reply["n_forget"] + reply["n_retain"] == len(local0)
     _, forget, retain = w._splits(cfg)

@@ -22,11 +22,12 @@ THRESHOLD = ("loss", "confidence", "entropy", "modified_entropy")
 class RecordingFederation(InProcessFederation):
     """Keeps every reply a client sent (what crosses the network client -> server)."""
 
-    def send(self, action, requests):  # type: ignore[no-untyped-def]
-        replies = super().send(action, requests)
+    def _one(self, p, action, arrays, cfg):  # type: ignore[no-untyped-def]
+        # every exchange (plain or fault-tolerant) goes through _one
+        reply = super()._one(p, action, arrays, cfg)
         self.log = getattr(self, "log", [])
-        self.log += [(action, p, arrays, metrics) for p, (arrays, metrics) in replies.items()]
-        return replies
+        self.log.append((action, p, reply[0], reply[1]))
+        return reply
 
 
 def leaked_rows(arrays: dict[str, np.ndarray], samples: set[bytes], dim: int) -> list[str]:
