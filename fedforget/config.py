@@ -348,6 +348,32 @@ class CompressionConfig:
 
 
 @dataclass(frozen=True)
+class MinClientsFraction:
+    """Per phase: the share of a round's requested clients that must answer (after one
+    retry) for the round to count; fewer fail the run (fedforget.faults)."""
+
+    train: float = field(default=0.5, metadata=_unit_closed())
+    unlearn: float = field(default=0.5, metadata=_unit_closed())
+    recover: float = field(default=0.5, metadata=_unit_closed())
+    retrain: float = field(default=0.5, metadata=_unit_closed())
+    evaluate: float = field(default=0.5, metadata=_unit_closed())
+
+
+@dataclass(frozen=True)
+class FaultInjection:
+    """Tests: make ``client`` fail in the ``round``-th exchange (1-based; -1 = every one)
+    of ``phase``: ``raise``, or ``hang`` for ``hang_s`` seconds (0 = client_timeout_s + 1)
+    and then fail; ``times`` attempts fail (1 = the retry succeeds; -1 = every attempt)."""
+
+    client: int = field(default=0, metadata=_nonneg())
+    phase: Literal["setup", "delete", "train", "unlearn", "recover", "retrain", "evaluate"] = "train"
+    round: int = field(default=-1, metadata=_check(lambda v: v == -1 or v >= 1, "an int >= 1, or -1 (every round)"))
+    kind: Literal["raise", "hang"] = "raise"
+    times: int = field(default=1, metadata=_check(lambda v: v == -1 or v >= 1, "an int >= 1, or -1 (every attempt)"))
+    hang_s: float = field(default=0.0, metadata=_nonneg("float"))
+
+
+@dataclass(frozen=True)
 class RuntimeConfig:
     seed: int = 0
     backend: Literal["ray", "inprocess"] = "ray"
@@ -380,32 +406,6 @@ class RuntimeConfig:
     checkpoint_every: int = field(default=5, metadata=_nonneg())
     # Seeds of a multi-seed comparison (fedforget compare --seeds 0,1,2); () = just ``seed``.
     seeds: tuple[int, ...] = ()
-@dataclass(frozen=True)
-class MinClientsFraction:
-    """Per phase: the share of a round's requested clients that must answer (after one
-    retry) for the round to count; fewer fail the run (fedforget.faults)."""
-
-    train: float = field(default=0.5, metadata=_unit_closed())
-    unlearn: float = field(default=0.5, metadata=_unit_closed())
-    recover: float = field(default=0.5, metadata=_unit_closed())
-    retrain: float = field(default=0.5, metadata=_unit_closed())
-    evaluate: float = field(default=0.5, metadata=_unit_closed())
-
-
-@dataclass(frozen=True)
-class FaultInjection:
-    """Tests: make ``client`` fail in the ``round``-th exchange (1-based; -1 = every one)
-    of ``phase``: ``raise``, or ``hang`` for ``hang_s`` seconds (0 = client_timeout_s + 1)
-    and then fail; ``times`` attempts fail (1 = the retry succeeds; -1 = every attempt)."""
-
-    client: int = field(default=0, metadata=_nonneg())
-    phase: Literal["setup", "delete", "train", "unlearn", "recover", "retrain", "evaluate"] = "train"
-    round: int = field(default=-1, metadata=_check(lambda v: v == -1 or v >= 1, "an int >= 1, or -1 (every round)"))
-    kind: Literal["raise", "hang"] = "raise"
-    times: int = field(default=1, metadata=_check(lambda v: v == -1 or v >= 1, "an int >= 1, or -1 (every attempt)"))
-    hang_s: float = field(default=0.0, metadata=_nonneg("float"))
-
-
 
 
 @dataclass(frozen=True)

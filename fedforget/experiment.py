@@ -96,8 +96,8 @@ class Experiment:
         self.everyone: list[int] = []
         self.init: Arrays = {}
         self.retrained: Arrays | None = None
-        self.member_share: float | None = None  # of the last unlearn exchange (calibration)
         self.retrain_rounds: int | None = None  # streamed requests: the rounds trained so far
+        self.member_share: float | None = None  # of the last unlearn exchange (calibration)
         self._eval_time = 0.0
         self._roc: dict[str, Any] = {}
 
