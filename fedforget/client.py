@@ -25,7 +25,7 @@ from fedforget.compression import Compressor, compressor_for
 from fedforget.config import ExperimentConfig, load_config_text
 from fedforget.data.datasets import ArrayData
 from fedforget.data.federation import FederatedData, build_federated_data
-from fedforget.errors import FedForgetError
+from fedforget.errors import DataError, FedForgetError
 from fedforget.evaluation import federated as mia_fed
 from fedforget.evaluation.attacks.base import signals
 from fedforget.evaluation.evaluators import EVALUATORS
@@ -143,7 +143,16 @@ class ClientWorker:
         comp = self._compressor(cfg, ref)
         if comp.enabled:  # compressed client: decode the wire format, mask + fake-quantize
             return comp.load_(model, comp.decode(arrays))
-        set_arrays(model, arrays)
+        try:
+            set_arrays(model, arrays)
+        except (RuntimeError, ValueError) as e:
+            if self.data_dir is None:
+                raise
+            raise DataError(
+                f"the device data in {self.data_dir} (features of shape {tuple(ref.input_shape)}, "
+                f"{ref.num_classes} classes) does not fit the federation's model ({str(e).splitlines()[0][:200]}); "
+                "export the device data from the same dataset as the experiment (fedforget deploy export)"
+            ) from e
         return model
 
     def _compressor(self, cfg: ExperimentConfig, ref: ArrayData | None = None) -> Compressor:

@@ -21,7 +21,9 @@ TINY = {
 
 
 def tiny_config(*overrides: str) -> ExperimentConfig:
-    from fedforget.validate import validate_experiment  # registered names (methods, attacks, models)
+    from fedforget.validate import (
+        validate_experiment,  # registered names (methods, attacks, models)
+    )
 
     return validate_experiment(config_from_dict(TINY, list(overrides)))
 

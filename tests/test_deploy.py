@@ -184,3 +184,39 @@ def test_cli_deploy_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["deploy", "connection", "x", "--address", "127.0.0.1:1", "--insecure",
                  "--flwr-home", str(tmp_path / "h")]) == 0
     assert "[superlink.x]" in (tmp_path / "h" / "config.toml").read_text()
+
+
+@pytest.mark.parametrize(
+    "x, y, what",
+    [
+        (np.full((4, 8), np.nan, dtype=np.float32), np.array([0, 1, 0, 1]), "finite"),
+        (np.arange(4, dtype=np.float32), np.array([0, 1, 0, 1]), "2 dimensions"),
+        (np.zeros((4, 8), dtype=np.float32), np.array([0.0, 1.0, 2.7, 1.0]), "integers"),
+        (np.zeros((4, 8), dtype=np.float32), np.array([0, 1, 12, 1]), "labels must lie in"),
+    ],
+)
+def test_device_data_is_validated_before_training(tmp_path: Path, x: np.ndarray, y: np.ndarray, what: str) -> None:
+    """A device's data.npz with NaN features, 1-d features, non-integer or out-of-range
+    labels is refused with a message naming the file."""
+    np.savez(tmp_path / "data.npz", x=x, y=y, ids=np.arange(len(y)), num_classes=np.asarray(10))
+    with pytest.raises(DataError, match=what) as e:
+        load_local_data(tmp_path)
+    assert "data.npz" in str(e.value)
+
+
+def test_device_data_of_the_wrong_shape_names_the_folder(tmp_path: Path) -> None:
+    cfg = tiny_config()
+    folder = tmp_path / "dev"
+    folder.mkdir()
+    np.savez(folder / "data.npz", x=np.zeros((6, 5), np.float32), y=np.array([0, 1, 2, 0, 1, 2]),
+             ids=np.arange(6), num_classes=np.asarray(10))
+    w = ClientWorker(0, tmp_path / "state", folder)
+    w.on_setup({}, {"experiment": cfg.to_yaml()})
+    from fedforget.models import build_model
+
+    fd = build_federated_data(cfg)
+    model = build_model(cfg.model, fd.test.input_shape, fd.test.num_classes, seed=0)
+    arrays = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    with pytest.raises(DataError, match="does not fit the federation's model") as e:
+        w.on_fit(arrays, {"seed": 0, "phase": "train"})
+    assert str(folder) in str(e.value)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from fedforget.data.datasets import ArrayData
+from fedforget.data.files import check_arrays
 from fedforget.errors import DataError
 from fedforget.io import atomic_save_npz, atomic_write_json, load_npz
 
@@ -60,22 +61,16 @@ def load_local_data(folder: str | Path, num_classes: int | Callable[[], int] = 0
     missing = [k for k in ("x", "y", "ids") if k not in arr]
     if missing:
         raise DataError(f"{path} lacks arrays {missing}; it needs x, y and ids")
-    x = np.asarray(arr["x"], dtype=np.float32)
-    y = np.asarray(arr["y"]).astype(np.int64)
-    ids = np.asarray(arr["ids"]).astype(np.int64)
-    if y.ndim != 1 or ids.ndim != 1:
-        raise DataError(f"{path}: y and ids must be 1-d, got shapes {y.shape} and {ids.shape}")
-    if len(np.unique(ids)) != len(ids):
-        raise DataError(f"{path}: sample ids must be unique")
     if "num_classes" in arr:
         k = int(arr["num_classes"])
     else:
         k = int(num_classes() if callable(num_classes) else num_classes)
+    # the same checks as every other file source (finite (n, ...) features, integer
+    # labels in range, unique ids), refused before any training
+    data = check_arrays(str(path), arr["x"], arr["y"], arr["ids"], num_classes=max(k, 0))
     if k <= 0:
         raise DataError(f"{path} has no num_classes and none was given")
-    if len(y) and (y.min() < 0 or y.max() >= k):
-        raise DataError(f"{path}: labels must lie in [0, {k - 1}], got [{y.min()}, {y.max()}]")
-    return ArrayData(x, y, ids, k)
+    return data
 
 
 def write_forget_request(
