@@ -11,46 +11,59 @@ overrides (values parsed as YAML scalars) before validation.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Any, Literal
 
 import yaml
 
+from fedforget.config_fields import (
+    VALIDATORS,
+    _check,
+    _nonneg,
+    _pos,
+    _to_plain,
+    _unit_closed,
+    _unit_open,
+    apply_overrides,
+    from_dict,
+)
+from fedforget.config_sections import (
+    CompareConfig,
+    CompareEntry,
+    CompressionConfig,
+    ConMUConfig,
+    FaultInjection,
+    FedEraserConfig,
+    MinClientsFraction,
+    NegGradPlusConfig,
+    ProjectedGAConfig,
+    QuantizationConfig,
+    RuntimeConfig,
+    SparsityConfig,
+)
 from fedforget.errors import ConfigError
 
-T = TypeVar("T")
-
-
-def _check(pred: Any, allowed: str) -> dict[str, Any]:
-    """Field metadata: a predicate on the parsed value and the human description."""
-    return {"check": pred, "allowed": allowed}
-
-
-def _article(kind: str) -> str:
-    return "an" if kind[0] in "aeiou" else "a"
-
-
-def _pos(kind: str = "float") -> dict[str, Any]:
-    return _check(lambda v: v > 0, f"{_article(kind)} {kind} > 0")
-
-
-def _nonneg(kind: str = "int") -> dict[str, Any]:
-    return _check(lambda v: v >= 0, f"{_article(kind)} {kind} >= 0")
-
-
-def _unit_open() -> dict[str, Any]:
-    return _check(lambda v: 0 < v < 1, "a float in (0, 1)")
-
-
-def _unit_closed() -> dict[str, Any]:
-    return _check(lambda v: 0 <= v <= 1, "a float in [0, 1]")
-
+# Sections defined in fedforget.config_sections and the field machinery are part of this
+# module's public surface (``from fedforget.config import RuntimeConfig`` keeps working).
+__all__ = [
+    "CompareConfig",
+    "CompareEntry",
+    "CompressionConfig",
+    "ConMUConfig",
+    "FaultInjection",
+    "FedEraserConfig",
+    "MinClientsFraction",
+    "NegGradPlusConfig",
+    "ProjectedGAConfig",
+    "QuantizationConfig",
+    "RuntimeConfig",
+    "SparsityConfig",
+    "apply_overrides",
+    "from_dict",
+]
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -196,42 +209,6 @@ class DeletionConfig:
 
 
 @dataclass(frozen=True)
-class NegGradPlusConfig:
-    """``neggrad_plus``: weight of the retain descent against the forget ascent."""
-
-    retain_weight: float = field(default=0.5, metadata=_unit_open())
-
-
-@dataclass(frozen=True)
-class ConMUConfig:
-    """``conmu``: ``control`` is the one knob trading privacy, utility and runtime.
-
-    Higher ``control`` = more retain data selected to train the unlearning proxy and
-    more proxy rounds (utility up, runtime up) and less Gaussian noise on the unlearning
-    updates (privacy down). ``noise`` is the noise std at ``control`` -> 0."""
-
-    control: float = field(default=0.5, metadata=_check(lambda v: 0 < v <= 1, "a float in (0, 1]"))
-    noise: float = field(default=0.02, metadata=_nonneg("float"))
-
-
-@dataclass(frozen=True)
-class FedEraserConfig:
-    """``federaser``: store clients' updates every ``interval`` training rounds; calibrate
-    with ``calibration_epochs`` local epochs on the retain clients."""
-
-    interval: int = field(default=2, metadata=_pos("int"))
-    calibration_epochs: int = field(default=1, metadata=_pos("int"))
-
-
-@dataclass(frozen=True)
-class ProjectedGAConfig:
-    """``projected_ga``: radius of the L2 ball around the reference model, as a fraction
-    of the reference model's distance to the initial (random) model."""
-
-    radius_fraction: float = field(default=1 / 3, metadata=_pos())
-
-
-@dataclass(frozen=True)
 class UnlearningConfig:
     """Unlearning rounds: a client-side objective and a server-side combination."""
 
@@ -306,133 +283,6 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
-class QuantizationConfig:
-    """Quantized clients (``fedforget.compression``): fake quantization with a
-    straight-through estimator during training; the deployed model and the wire carry
-    integers. ``bits: 0`` = off."""
-
-    bits: int = field(default=0, metadata=_check(lambda v: v in (0, 8, 4, 2), "one of 0 (off), 8, 4, 2"))
-    granularity: Literal["per_tensor", "per_channel"] = "per_channel"
-    symmetric: bool = True  # False = affine (zero point)
-    # fnmatch patterns on parameter names (e.g. "net.1.*"); () = every Linear/Conv weight.
-    layers: tuple[str, ...] = ()
-    activations: bool = False  # also fake-quantize the inputs of quantized layers (per tensor)
-    # Bits of forgetting updates and retain directions on the wire (0 = float32).
-    update_bits: int = field(default=8, metadata=_check(lambda v: v in (0, 8), "0 (float32) or 8"))
-
-
-@dataclass(frozen=True)
-class SparsityConfig:
-    """Sparse clients: magnitude pruning with ``torch.nn.utils.prune``; masks persist
-    through every phase. ``target: 0`` = off."""
-
-    target: float = field(default=0.0, metadata=_check(lambda v: 0 <= v < 1, "a float in [0, 1)"))
-    structure: Literal["unstructured", "channels"] = "unstructured"
-    scope: Literal["global", "layerwise"] = "global"  # unstructured only
-    schedule: Literal["one_shot", "gradual"] = "one_shot"
-    # Training round (0-based) after whose aggregation pruning starts; gradual pruning
-    # reaches ``target`` after round ``end_round`` (-1 = half of training.rounds).
-    start_round: int = field(default=0, metadata=_nonneg())
-    end_round: int = field(default=-1, metadata=_check(lambda v: v >= -1, "an int >= -1"))
-    layers: tuple[str, ...] = ()  # as quantization.layers
-
-
-@dataclass(frozen=True)
-class CompressionConfig:
-    quantization: QuantizationConfig = QuantizationConfig()
-    sparsity: SparsityConfig = SparsityConfig()
-
-    @property
-    def enabled(self) -> bool:
-        return self.quantization.bits > 0 or self.sparsity.target > 0
-
-
-@dataclass(frozen=True)
-class MinClientsFraction:
-    """Per phase: the share of a round's requested clients that must answer (after one
-    retry) for the round to count; fewer fail the run (fedforget.faults)."""
-
-    train: float = field(default=0.5, metadata=_unit_closed())
-    unlearn: float = field(default=0.5, metadata=_unit_closed())
-    recover: float = field(default=0.5, metadata=_unit_closed())
-    retrain: float = field(default=0.5, metadata=_unit_closed())
-    evaluate: float = field(default=0.5, metadata=_unit_closed())
-
-
-@dataclass(frozen=True)
-class FaultInjection:
-    """Tests: make ``client`` fail in the ``round``-th exchange (1-based; -1 = every one)
-    of ``phase``: ``raise``, or ``hang`` for ``hang_s`` seconds (0 = client_timeout_s + 1)
-    and then fail; ``times`` attempts fail (1 = the retry succeeds; -1 = every attempt)."""
-
-    client: int = field(default=0, metadata=_nonneg())
-    phase: Literal["setup", "delete", "train", "unlearn", "recover", "retrain", "evaluate"] = "train"
-    round: int = field(default=-1, metadata=_check(lambda v: v == -1 or v >= 1, "an int >= 1, or -1 (every round)"))
-    kind: Literal["raise", "hang"] = "raise"
-    times: int = field(default=1, metadata=_check(lambda v: v == -1 or v >= 1, "an int >= 1, or -1 (every attempt)"))
-    hang_s: float = field(default=0.0, metadata=_nonneg("float"))
-
-
-@dataclass(frozen=True)
-class RuntimeConfig:
-    seed: int = 0
-    backend: Literal["ray", "inprocess"] = "ray"
-    cpus_per_client: float = field(default=1.0, metadata=_pos())
-    total_cpus: int = field(default=0, metadata=_nonneg())  # 0 = all cores
-    state_dir: str = ""  # client state root; "" = <out>/client-state
-    # Where models and tensors live. Only the CPU is wired so far: cpu and auto (= cpu)
-    # run; cuda and mps are refused before any work starts (docs/performance.md).
-    device: Literal["auto", "cpu", "cuda", "mps"] = "cpu"
-    gpus_per_client: float = field(default=0.0, metadata=_nonneg("float"))  # fractional GPUs per Ray client
-    # Join an existing Ray cluster ("auto", "host:port", "ray://host:port") instead of
-    # starting a private one; "" = start one sized to this machine.
-    ray_address: str = ""
-    # Where a simulated client's private state (config, forget set, commitments) lives
-    # between messages: "context" = carried in Flower's node Context (any node can run the
-    # next message; a node-local folder caches it), "dir" = the state_dir folder itself
-    # (one machine, or a folder every node mounts). See docs/scale-out.md.
-    client_state: Literal["context", "dir"] = "context"
-    # Client faults (fedforget.faults): a client that fails or sends no reply within
-    # client_timeout_s is retried once, then left out of the round; a round needs
-    # min_clients_fraction of its clients (one float, or per phase); a forget client that
-    # missed unlearning rounds gets up to makeup_rounds extra ones. faults: injection (tests).
-    client_timeout_s: float = field(default=600.0, metadata=_pos())
-    min_clients_fraction: float | MinClientsFraction = field(default=0.5, metadata=_check(
-        lambda v: isinstance(v, MinClientsFraction) or 0 <= v <= 1, "a float in [0, 1] or a mapping of phase -> float"))
-    makeup_rounds: int = field(default=3, metadata=_nonneg())
-    faults: tuple[FaultInjection, ...] = ()
-    # Checkpoint the global model and the run's position every N rounds (0 = at phase
-    # ends only); ``fedforget run --resume`` continues from the last one.
-    checkpoint_every: int = field(default=5, metadata=_nonneg())
-    # Seeds of a multi-seed comparison (fedforget compare --seeds 0,1,2); () = just ``seed``.
-    seeds: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class CompareEntry:
-    """One row of ``fedforget compare``: a method and overrides of its ``unlearning.*``
-    fields (``set: ["unlearning.conmu.control=0.2"]``); ``label`` names the row."""
-
-    method: str = "oeu"
-    label: str = ""
-    set: tuple[str, ...] = ()
-
-    @property
-    def name(self) -> str:
-        return self.label or self.method
-
-
-@dataclass(frozen=True)
-class CompareConfig:
-    """``fedforget compare``: methods run from the same trained model (plus the retrain
-    baseline, always). ``cache_dir``: where trained federations are cached by config
-    hash ("" = ``<out>/train-cache``)."""
-
-    methods: tuple[CompareEntry, ...] = ()
-    cache_dir: str = ""
-
-
-@dataclass(frozen=True)
 class ExperimentConfig:
     name: str = "experiment"
     data: DataConfig = DataConfig()
@@ -461,97 +311,6 @@ class ExperimentConfig:
 
 
 # ---------------------------------------------------------------------------- parsing
-
-
-def _to_plain(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, tuple | list):
-        return [_to_plain(v) for v in obj]
-    return obj
-
-
-def _type_name(tp: Any) -> str:
-    origin = get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in get_args(tp))
-    if origin is tuple:
-        return f"a list of {_type_name(get_args(tp)[0])}"
-    if dataclasses.is_dataclass(tp):
-        return f"a mapping ({tp.__name__})"
-    return {int: "an int", float: "a float", bool: "a bool", str: "a string"}.get(tp, str(tp))
-
-
-def _convert(tp: Any, value: Any, where: str) -> Any:
-    origin = get_origin(tp)
-    if origin in (Union, types.UnionType):
-        errors = []
-        for arg in get_args(tp):
-            if arg is type(None) and value is None:
-                return None
-            try:
-                return _convert(arg, value, where)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(f"{where} must be one of several types, got {value!r}")
-    if origin is Literal:
-        if value not in get_args(tp):
-            raise ConfigError(f"{where} must be {_type_name(tp)}, got {value!r}")
-        return value
-    if origin is tuple:
-        (inner, _ellipsis) = get_args(tp)
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{where} must be {_type_name(tp)}, got {value!r}")
-        return tuple(_convert(inner, v, f"{where}[{i}]") for i, v in enumerate(value))
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, where)  # type: ignore[arg-type]
-    ok = False
-    if tp is bool:
-        ok = isinstance(value, bool)
-    elif tp is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif tp is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if ok:
-            value = float(value)
-    elif tp is str:
-        ok = isinstance(value, str)
-    if not ok:
-        raise ConfigError(f"{where} must be {_type_name(tp)}, got {value!r}")
-    return value
-
-
-def from_dict(cls: type[T], data: Any, where: str = "") -> T:
-    """Build the dataclass ``cls`` from a plain mapping, validating every field."""
-    label = where or "config"
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{label} must be {_type_name(cls)}, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        prefix = f"{where}." if where else ""
-        raise ConfigError(
-            f"unknown key {prefix}{unknown[0]!s}; allowed keys{' in ' + where if where else ''}: "
-            + ", ".join(sorted(fields))
-        )
-    kwargs = {}
-    for name, f in fields.items():
-        if name not in data:
-            continue
-        path = f"{where}.{name}" if where else name
-        value = _convert(hints[name], data[name], path)
-        check = f.metadata.get("check")
-        if check is not None and not check(value):
-            raise ConfigError(f"{path} must be {f.metadata['allowed']}, got {data[name]!r}")
-        kwargs[name] = value
-    obj = cls(**kwargs)
-    validator = _VALIDATORS.get(cls)
-    if validator is not None:
-        validator(obj, label)
-    return obj
 
 
 def _validate_request(r: DeletionRequest, where: str) -> None:
@@ -663,35 +422,10 @@ def _validate_compare(cfg: ExperimentConfig) -> None:
         compare_entry_config(cfg, entry)
 
 
-_VALIDATORS: dict[type, Any] = {
+VALIDATORS.update({
     DeletionRequest: _validate_request,
     ExperimentConfig: _validate_experiment,
-}
-
-
-def _parse_scalar(text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Apply ``a.b=c`` overrides (values parsed as YAML) to a plain config mapping."""
-    data = json.loads(json.dumps(data))  # deep copy of plain data
-    for ov in overrides:
-        if "=" not in ov:
-            raise ConfigError(f"override {ov!r} must look like section.field=value")
-        key, raw = ov.split("=", 1)
-        parts = key.strip().split(".")
-        node = data
-        for p in parts[:-1]:
-            nxt = node.setdefault(p, {})
-            if not isinstance(nxt, dict):
-                raise ConfigError(f"override {key!r}: {p!r} is not a section")
-            node = nxt
-        node[parts[-1]] = _parse_scalar(raw)
-    return data
+})
 
 
 def config_from_dict(data: Any, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
