@@ -124,18 +124,26 @@ class ClientWorker:
         state = load_npz(self._forget_path) if self._forget_path.exists() else {}
         return local.take(~np.isin(local.ids, state["served"])) if "served" in state else local
 
-    def _request_counts(self, cfg: ExperimentConfig, arrays: Arrays, requests: str) -> Scalars:
-        """Accuracy counts and summed loss on each listed request's ids held here."""
+    def _request_counts(self, cfg: ExperimentConfig, arrays: Arrays, requests: str,
+                        attacks: list[str] | None = None) -> tuple[Arrays, Scalars]:
+        """Accuracy counts, summed loss and the number of backdoor-triggered samples on each
+        listed request's ids held here; with ``attacks``, their per-sample attack signals
+        (``req.<i>.<attack>``, signals only, fedforget.evaluation.requests)."""
         local = self._local(cfg)
-        by_request = self._data(cfg).forget_by_request
-        model, out = None, {}
+        fd = self._data(cfg)
+        model, out, sigs = None, {}, {}
         for i in (int(v) for v in requests.split(",") if v):
-            part = local.take(np.isin(local.ids, by_request[i][self.partition_id]))
+            part = local.take(np.isin(local.ids, fd.forget_by_request[i][self.partition_id]))
             if len(part):
                 model = model or self._model(cfg, arrays)
                 c, n, loss = accuracy_counts(model, part)
-                out.update({f"{i}.correct": c, f"{i}.n": n, f"{i}.loss": loss})
-        return out
+                out.update({f"{i}.correct": c, f"{i}.n": n, f"{i}.loss": loss,
+                            f"{i}.triggered": int(np.isin(part.ids, fd.poisoned).sum())})
+                if attacks:
+                    y = torch.from_numpy(np.ascontiguousarray(part.y))
+                    for a, s in signals(attacks, predict_logits(model, part), y).items():
+                        sigs[f"req.{i}.{a}"] = s
+        return sigs, out
 
     def _model(self, cfg: ExperimentConfig, arrays: Arrays) -> torch.nn.Module:
         ref = self._local(cfg) if self.data_dir is not None else self._data(cfg).train
@@ -286,8 +294,9 @@ class ClientWorker:
         ``mia=<attacks>``: only membership-inference signals (fedforget.evaluation.federated)
         of the model, or of K stacked shadow models with ``shadows=K``."""
         cfg = self.config()
-        if "relapse" in config:  # forget counts per streamed request (fedforget.timeline)
-            return {}, self._request_counts(cfg, arrays, str(config["relapse"]))
+        if "relapse" in config:  # forget counts (and signals) per streamed request (fedforget.timeline)
+            attacks = [a for a in str(config.get("attacks", "")).split(",") if a]
+            return self._request_counts(cfg, arrays, str(config["relapse"]), attacks)
         _local, forget, retain = self._splits(cfg)
         if "mia" in config:
             sets = mia_fed.client_sets(self._data(cfg), cfg, self.partition_id, forget, retain)

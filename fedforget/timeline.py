@@ -24,7 +24,9 @@ import numpy as np
 from fedforget.checkpoint import load_position, save_position, truncate_metrics
 from fedforget.errors import ConfigError, FedForgetError
 from fedforget.evaluation.metrics import param_distance
+from fedforget.evaluation.requests import nonmember_signals, request_aucs, shadowless
 from fedforget.io import append_jsonl, atomic_save_npz, atomic_write_json
+from fedforget.params import set_arrays
 from fedforget.runloop import PhaseRecord
 from fedforget.serving import check_schedule, schedule
 from fedforget.stream import arrival_round, describe, request_id, spec
@@ -72,22 +74,49 @@ def send_delete(exp: Experiment, served: list[int], current: list[int]) -> None:
              sum(exp.n_forget.values()), exp.forgetters)
 
 
-def request_metrics(exp: Experiment, arrays: Arrays, indices: list[int]) -> dict[int, dict[str, float | None]]:
+def request_metrics(exp: Experiment, arrays: Arrays, indices: list[int],
+                    attacks: tuple[str, ...] = ()) -> dict[int, dict[str, Any]]:
     """Forget accuracy and loss of ``arrays`` on each listed request's data (clients
-    return counts per request, never samples)."""
+    return counts per request, never samples) and how many of its samples carry the
+    backdoor trigger; with ``attacks``, on the same exchange, each request's attack AUCs
+    against the server's non-member pool (fedforget.evaluation.requests)."""
     if not indices:
         return {}
-    conf = {"relapse": spec(indices)}
+    conf = {"relapse": spec(indices), **({"attacks": ",".join(attacks)} if attacks else {})}
     replies = exp.fed.send("evaluate", {p: (arrays, dict(conf)) for p in exp.everyone})
-    tot: dict[int, list[float]] = {i: [0.0, 0.0, 0.0] for i in indices}
-    for _, m in replies.values():
+    tot: dict[int, list[float]] = {i: [0.0, 0.0, 0.0, 0.0] for i in indices}
+    sigs: dict[int, dict[str, list[np.ndarray]]] = {i: {a: [] for a in attacks} for i in indices}
+    for p in sorted(replies):
+        arr, m = replies[p]
         for i in indices:
             n = float(m.get(f"{i}.n", 0))
             tot[i][0] += float(m.get(f"{i}.correct", 0))
             tot[i][1] += n
             tot[i][2] += float(m.get(f"{i}.loss", 0.0))  # summed over the samples
-    return {i: {"forget_acc": c / n if n else None, "forget_loss": s / n if n else None, "n": n}
-            for i, (c, n, s) in tot.items()}
+            tot[i][3] += float(m.get(f"{i}.triggered", 0))
+            for a in attacks:
+                if f"req.{i}.{a}" in arr:
+                    sigs[i][a].append(np.asarray(arr[f"req.{i}.{a}"]))
+    out: dict[int, dict[str, Any]] = {
+        i: {"forget_acc": c / n if n else None, "forget_loss": s / n if n else None, "n": n, "n_triggered": int(k)}
+        for i, (c, n, s, k) in tot.items()}
+    if attacks:
+        set_arrays(exp.model, arrays)
+        non = nonmember_signals(exp.model, exp.nonmember, attacks)
+        for i in indices:
+            members = {a: np.concatenate(v) if v else np.zeros(0) for a, v in sigs[i].items()}
+            out[i]["mia_auc"] = request_aucs(members, non)
+            out[i]["mia_n"] = int(len(next(iter(members.values()))))
+            out[i]["mia_n_nonmembers"] = int(len(exp.nonmember))
+    return out
+
+
+def with_asr(per: dict[int, dict[str, Any]], asr: float | None) -> dict[int, dict[str, Any]]:
+    """The model's backdoor ASR on each request whose forget set carries the trigger
+    (``None`` on the others: their data says nothing about the backdoor)."""
+    for m in per.values():
+        m["asr"] = asr if m.get("n_triggered") else None
+    return per
 
 
 def reference(exp: Experiment, rounds: int) -> Arrays:
@@ -111,6 +140,7 @@ class Timeline:
         self.serve_cost = PhaseRecord()
         self.original: Arrays | None = None
         self.served_here = False  # restored position: after the serve point of its boundary
+        self.attacks = shadowless(exp.cfg.evaluation.attacks)  # per-request AUCs (fedforget.evaluation.requests)
 
     # ------------------------------------------------------------------ helpers
     def elapsed(self) -> float:
@@ -216,8 +246,10 @@ class Timeline:
         return unlearned
 
     def evidence(self, arrays: Arrays, batch: list[int]) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
-        """Server-side metrics (test accuracy, ASR) and each request's forget metrics."""
-        return dict(self.exp._server_eval(arrays)), request_metrics(self.exp, arrays, batch)
+        """Server-side metrics (test accuracy, ASR) and each request's forget metrics, attack
+        AUCs and (where its data carries the trigger) ASR."""
+        general = dict(self.exp._server_eval(arrays))
+        return general, with_asr(request_metrics(self.exp, arrays, batch, self.attacks), general.get("asr"))
 
     def relapse(self, t: int, arrays: Arrays) -> None:
         """Forget metrics of every served request after training round ``t``."""
@@ -233,8 +265,10 @@ class Timeline:
         retrained = reference(exp, T) if cfg.evaluation.retrain else None
         plain = len(self.sched) == 1 and T in self.sched
         results = exp.finish(self.original if plain else None, arrays, self.serve_cost, retrained, self.t_start)
-        final = request_metrics(exp, arrays, self.served)
-        ref = request_metrics(exp, retrained, self.served) if retrained is not None else {}
+        models = results["models"]
+        final = with_asr(request_metrics(exp, arrays, self.served, self.attacks), models["unlearned"].get("asr"))
+        ref = (with_asr(request_metrics(exp, retrained, self.served, self.attacks), models["retrained"].get("asr"))
+               if retrained is not None else {})
         for i in self.served:
             self.records[i]["at_end"] = {**final[i], **{f"reference_{k}": v for k, v in ref.get(i, {}).items()}}
         results["requests"] = [self.records[i] for i in sorted(self.records)]

@@ -88,25 +88,39 @@ def _f(v: Any, pct: bool = False) -> str:
     return f"{100 * v:.1f}" if pct else f"{v:.2f}" if isinstance(v, float) else str(v)
 
 
+def _f3(v: Any) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
 def timeline_section(out: Path, results: dict[str, Any]) -> list[str]:
     """Markdown lines: the request table and the two figures (empty for a plain run)."""
     reqs = results.get("requests")
     tl = results.get("timeline")
     if not reqs or not tl:
         return []
+    attacks = sorted({a for r in reqs for a in ((r.get("at_end") or r.get("at_serve") or {}).get("mia_auc") or {})})
     lines = ["", "## Deletion requests on the timeline", "",
              f"Policy `{tl['policy']}`; serving cost {tl['cost_time_s']:.1f} s, {tl['cost_bytes'] / 1e6:.2f} MB, "
              f"{tl['cost_rounds']} rounds; waiting mean {tl['mean_wait_rounds']:.1f} / max {tl['max_wait_rounds']} "
              f"rounds; final test acc {_f(tl.get('final_test_acc'), True)}% "
              f"(reference {_f(tl.get('reference_test_acc'), True)}%).", "",
              "| request | granularity | arrival | served | waited rounds | waited s | cost s | forget acc at serve | "
-             "at end | reference at end |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "at end | reference at end |" + "".join(f" AUC {a} serve / end / ref |" for a in attacks)
+             + " ASR % serve / end / ref |",
+             "|---|---|---|---|---|---|---|---|---|---|" + "---|" * (len(attacks) + 1)]
     for r in reqs:
         s, e = r.get("at_serve") or {}, r.get("at_end") or {}
+        aucs = "".join(f" {_f3((s.get('mia_auc') or {}).get(a))} / {_f3((e.get('mia_auc') or {}).get(a))} / "
+                       f"{_f3((e.get('reference_mia_auc') or {}).get(a))} |" for a in attacks)
+        asr = f" {_f(s.get('asr'), True)} / {_f(e.get('asr'), True)} / {_f(e.get('reference_asr'), True)} |"
         lines.append(f"| {r['id']} | {r['request']['granularity']} | {r['arrival_round']} | {_f(r.get('served_round'))} "
                      f"| {_f(r.get('waited_rounds'))} | {_f(r.get('waited_s'))} | {_f((r.get('cost') or {}).get('time_s'))} "
                      f"| {_f(s.get('forget_acc'), True)} | {_f(e.get('forget_acc'), True)} "
-                     f"| {_f(e.get('reference_forget_acc'), True)} |")
+                     f"| {_f(e.get('reference_forget_acc'), True)} |" + aucs + asr)
+    lines += ["", "AUC: attack AUC of the request's own samples against the server's non-member pool, at its serve "
+              "point, at the end, and of the reference retrained without everything deleted at the end (read the "
+              "model against the reference, not against 0.5). ASR: the backdoor's attack success rate, only for "
+              "requests whose data carries the trigger."]
     if plot_timeline(out, results, out / "timeline.png"):
         lines += ["", "![timeline](timeline.png)"]
     if plot_relapse(out, results, out / "relapse.png"):
