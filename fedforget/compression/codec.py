@@ -4,12 +4,19 @@ Everything about one model (or one flat vector split into the model's tensors) g
 into a single byte buffer, so a Flower message carries one array (one header) and the
 byte count is what the buffer holds. For each tensor of the template, in order::
 
-    u8 flags                    bit0: sparse, bit1: quantized
-    [sparse]    u32 n_kept, indices of kept entries (u16 if numel <= 65536 else u32)
+    u8 flags                    bit0: sparse, bit1: quantized, bits 2-3: how the mask
+                                travels (0 index, 1 bitmap, 2 full: every entry kept)
+    [index]     u32 n_kept, indices of kept entries (u16 if numel <= 65536 else u32)
+    [bitmap]    ceil(numel / 8) bytes, one bit per entry (np.packbits, little bit order)
     [quantized] scale[C] (f16 symmetric, f32 affine), [affine] u8 zero_point[C],
                 codes packed b bits each
                 (only the kept entries when sparse), little-endian within a byte
     [float]     f32 values (only the kept entries when sparse)
+
+The encoder picks, per tensor, the cheaper way to send the mask: ``4 + n_kept * 2``
+bytes of indices (``* 4`` above 65536 entries) or ``numel / 8`` bytes of bitmap, nothing
+when every entry is kept. The values cost the same either way, so the bitmap wins above
+6.25% density (12.5% with u32 indices). All three decode to the same mask and values.
 
 Codes are stored offset by ``qmin`` (so they are unsigned); 8-bit codes are one byte,
 4-bit two per byte, 2-bit four per byte. The decoder needs the template (names and
@@ -53,15 +60,45 @@ def _index_dtype(numel: int) -> type:
     return np.uint16 if numel <= 65536 else np.uint32
 
 
+INDEX, BITMAP, FULL = 0, 1, 2  # how a mask travels (flags bits 2-3)
+
+
+def mask_bytes(n_kept: int, numel: int) -> dict[int, int]:
+    """Bytes each mask encoding would take (``FULL`` only when every entry is kept)."""
+    out = {INDEX: 4 + n_kept * np.dtype(_index_dtype(numel)).itemsize, BITMAP: -(-numel // 8)}
+    if n_kept == numel:
+        out[FULL] = 0
+    return out
+
+
+def mask_encoding(mask: np.ndarray, mode: int | None = None) -> tuple[int, bytes]:
+    """The cheapest encoding of a flat bool ``mask`` (or the one ``mode`` names): ``(mode, bytes)``."""
+    m = np.asarray(mask, dtype=bool).reshape(-1)
+    n_kept = int(m.sum())
+    sizes = mask_bytes(n_kept, m.size)
+    if mode is None:
+        mode = min(sizes, key=lambda k: (sizes[k], -k))  # ties: full, then bitmap
+    elif mode not in sizes:
+        raise FedForgetError(f"mask encoding {mode} cannot carry this mask (full needs every entry kept)")
+    if mode == FULL:
+        return mode, b""
+    if mode == BITMAP:
+        return mode, np.packbits(m, bitorder="little").tobytes()
+    keep = np.flatnonzero(m).astype(_index_dtype(m.size))
+    return mode, np.uint32(n_kept).tobytes() + keep.tobytes()
+
+
 def encode(
     arrays: dict[str, np.ndarray],
     template: Template,
     specs: dict[str, QuantSpec],
     masks: dict[str, np.ndarray] | None = None,
+    mask_mode: int | None = None,
 ) -> np.ndarray:
     """Pack the template's tensors of ``arrays`` into one uint8 buffer. ``specs`` names the
     quantized tensors; ``masks`` (bool) the sparse ones (entries off the mask are dropped:
-    they must be zero)."""
+    they must be zero). Each mask travels in its cheapest encoding unless ``mask_mode``
+    (``INDEX``, ``BITMAP``, ``FULL``; tests) names one."""
     masks = masks or {}
     parts: list[bytes] = []
     for name, shape in template.items():
@@ -69,12 +106,13 @@ def encode(
         flat = w.reshape(-1)
         spec = specs.get(name)
         mask = masks.get(name)
-        parts.append(bytes([(1 if mask is not None else 0) | (2 if spec is not None else 0)]))
-        keep = None
+        keep, mode, pos = None, 0, b""
         if mask is not None:
-            keep = np.flatnonzero(np.asarray(mask).reshape(-1)).astype(_index_dtype(flat.size))
-            parts.append(np.uint32(len(keep)).tobytes())
-            parts.append(keep.tobytes())
+            m = np.asarray(mask, dtype=bool).reshape(-1)
+            keep = np.flatnonzero(m)
+            mode, pos = mask_encoding(m, mask_mode)
+        parts.append(bytes([(1 if mask is not None else 0) | (2 if spec is not None else 0) | (mode << 2)]))
+        parts.append(pos)
         if spec is not None:
             codes, scale, zp = quantize(torch.from_numpy(w.copy()), spec)
             parts.append(scale.numpy().astype(np.float16 if spec.symmetric else np.float32).tobytes())
@@ -111,11 +149,24 @@ def decode(
         flags = take(1)[0]
         keep = None
         if flags & 1:
-            n_kept = int(np.frombuffer(take(4), np.uint32)[0])
-            dt = _index_dtype(numel)
-            keep = np.frombuffer(take(n_kept * np.dtype(dt).itemsize), dt).astype(np.int64)
-            m = np.zeros(numel, dtype=bool)
-            m[keep] = True
+            mode = (flags >> 2) & 3
+            if mode == INDEX:
+                n_kept = int(np.frombuffer(take(4), np.uint32)[0])
+                dt = _index_dtype(numel)
+                keep = np.frombuffer(take(n_kept * np.dtype(dt).itemsize), dt).astype(np.int64)
+                if keep.size and int(keep.max()) >= numel:
+                    raise FedForgetError(f"compressed payload indexes past the end of {name!r}")
+                m = np.zeros(numel, dtype=bool)
+                m[keep] = True
+            elif mode == BITMAP:
+                bits = np.frombuffer(take(-(-numel // 8)), np.uint8)
+                m = np.unpackbits(bits, count=numel, bitorder="little").astype(bool)
+                keep = np.flatnonzero(m)
+            elif mode == FULL:
+                m = np.ones(numel, dtype=bool)
+                keep = np.arange(numel)
+            else:
+                raise FedForgetError(f"compressed payload has an unknown mask encoding {mode} for {name!r}")
             masks[name] = m.reshape(shape)
         n_vals = numel if keep is None else len(keep)
         if flags & 2:
