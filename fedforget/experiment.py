@@ -5,7 +5,8 @@
 
 The round loop lives here once (:class:`RoundLoop`); checkpoints, the metrics sink and
 progress reporting hang on it. Flower appears nowhere: ``strategies/`` supplies a
-Federation backed by Flower's Grid.
+Federation backed by Flower's Grid. The evaluation methods (per round and final, results
+files) come from :class:`~fedforget.experiment_eval.ExperimentEvaluation`.
 """
 
 from __future__ import annotations
@@ -24,10 +25,7 @@ from fedforget.combiners import COMBINERS
 from fedforget.compression import compressor_for
 from fedforget.config import ExperimentConfig
 from fedforget.data.federation import build_federated_data
-from fedforget.evaluation.evaluators.base import run_evaluators
-from fedforget.evaluation.evaluators.relearn import add_steps_to_recover
-from fedforget.evaluation.metrics import param_distance
-from fedforget.evaluation.server import FederatedMIA
+from fedforget.experiment_eval import RESULTS_VERSION, ExperimentEvaluation  # noqa: F401 (RESULTS_VERSION re-exported)
 from fedforget.faults import (
     FaultPolicy,
     FaultTolerantFederation,
@@ -35,7 +33,7 @@ from fedforget.faults import (
     UnservedDeletionError,
 )
 from fedforget.federation import Arrays, Federation, Scalars
-from fedforget.io import atomic_write_json, atomic_write_text
+from fedforget.io import atomic_write_text
 from fedforget.models import build_model
 from fedforget.params import flat_params, get_arrays, set_arrays, set_flat_params, weighted_average
 from fedforget.projection import max_abs_cosine
@@ -43,7 +41,6 @@ from fedforget.receipts.records import DeletionRecords
 from fedforget.runloop import PhaseRecord, RoundLoop
 from fedforget.seeding import derive_seed, np_rng
 from fedforget.timeline import Timeline
-from fedforget.training import accuracy_counts, predict_logits
 from fedforget.unlearning.calibration import member_share, reference_options, should_stop
 from fedforget.unlearning.procedure import Procedure, resolve_procedure
 from fedforget.unlearning.stability import check_finite_arrays, check_finite_updates
@@ -51,10 +48,8 @@ from fedforget.validate import validate_experiment
 
 log = logging.getLogger(__name__)
 
-RESULTS_VERSION = 1
 
-
-class Experiment:
+class Experiment(ExperimentEvaluation):
     def __init__(self, cfg: ExperimentConfig, fed: Federation, out_dir: str | Path) -> None:
         self.cfg = validate_experiment(cfg)  # registered names, before any work
         self.fed = fed
@@ -105,51 +100,6 @@ class Experiment:
     def _init_arrays(self) -> Arrays:
         m = build_model(self.cfg.model, self.test.input_shape, self.test.num_classes, derive_seed(self.root, "init"))
         return self.compressor.postprocess(get_arrays(m), None, "init", -1)
-
-    def _server_eval(self, arrays: Arrays) -> dict[str, Any]:
-        set_arrays(self.model, arrays)
-        c, n, _ = accuracy_counts(self.model, self.test)
-        out: dict[str, Any] = {"test_acc": c / n, "asr": None}
-        if self.backdoor_test is not None and len(self.backdoor_test):
-            logits = predict_logits(self.model, self.backdoor_test)
-            out["asr"] = float((logits.argmax(1) == self.cfg.deletion.backdoor.target).float().mean())
-        return out
-
-    def _fed_eval(
-        self, arrays: Arrays, attacks: tuple[str, ...], clients: list[int] | None = None,
-    ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """Federated accuracy counts (and attack signals) of ``clients`` (all by default)."""
-        cfg = {"attacks": ",".join(attacks)}
-        who = self.fed.partitions() if clients is None else clients
-        replies = self.fed.send("evaluate", {p: (arrays, cfg) for p in who})
-        tot: dict[str, float] = {}
-        sigs: dict[str, list[np.ndarray]] = {a: [] for a in attacks}
-        for p in sorted(replies):
-            arr, m = replies[p]
-            for k in ("forget_correct", "forget_n", "retain_correct", "retain_n", "forget_loss", "retain_loss"):
-                tot[k] = tot.get(k, 0.0) + float(m[k])
-            for a in attacks:
-                if f"signal.{a}" in arr:
-                    sigs[a].append(np.asarray(arr[f"signal.{a}"]))
-        out = {
-            "forget_acc": tot["forget_correct"] / tot["forget_n"] if tot.get("forget_n") else None,
-            "retain_acc": tot["retain_correct"] / tot["retain_n"] if tot.get("retain_n") else None,
-        }
-        return out, {a: np.concatenate(v) if v else np.zeros(0) for a, v in sigs.items()}
-
-    def _eval_round(self, arrays: Arrays) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        out = self._server_eval(arrays)
-        # A sample of clients per round (evaluation.clients_per_round), always with the
-        # forget clients (forget accuracy is what a round is read by); all at the end.
-        everyone = self.fed.partitions()
-        sel = self._select(everyone, "eval", self.loop.global_round, self.cfg.evaluation.clients_per_round)
-        if len(sel) < len(everyone):
-            sel = sorted(set(sel) | {p for p in self.forgetters if p in set(everyone)})
-            self._sampled["eval_clients"] = sel
-        out.update(self._fed_eval(arrays, (), sel)[0])
-        self._eval_time += time.perf_counter() - t0
-        return out
 
     def _select(self, participants: list[int], phase: str, r: int, frac: float | None = None) -> list[int]:
         """The clients of round ``r`` of ``phase``: a share ``frac`` (default
@@ -363,24 +313,6 @@ class Experiment:
             self.retrained = self.loop.run("retrain", rounds, self.init, self.fedavg_step("retrain", self.retainers, tc.lr))
         return self.retrained
 
-    # ------------------------------------------------------------------ evaluation
-    def _final_eval(self, name: str, arrays: Arrays, rec: PhaseRecord | None, extra_time: float = 0.0) -> dict[str, Any]:
-        res = self._server_eval(arrays)
-        res.update(self._fed_eval(arrays, ())[0])
-        # Membership inference across the federation (fedforget.evaluation.server): clients
-        # return per-sample signals of their own data, never samples.
-        mia = self.mia.evaluate(name, arrays)
-        roc = mia.pop("roc")
-        res.update(mia)
-        if self.cfg.evaluation.evaluators:  # relearn / probe, run on the clients
-            res["evaluators"] = run_evaluators(self.cfg, self.fed, arrays, name)
-        res["time_s"] = (rec.time_s if rec else 0.0) + extra_time
-        res["bytes_down"] = rec.bytes_down if rec else 0
-        res["bytes_up"] = rec.bytes_up if rec else 0
-        res["bytes_sent"] = res["bytes_down"] + res["bytes_up"]
-        self._roc[name] = roc
-        return res
-
     # ------------------------------------------------------------------ run
     def prepare(self, resume: bool = False) -> None:
         """Output folder, resolved config, empty metrics file (kept when resuming)."""
@@ -438,55 +370,3 @@ class Experiment:
         timeline.t_start = time.perf_counter()
         self.setup()
         return timeline.run(resume)
-
-    def finish(
-        self, original: Arrays | None, unlearned: Arrays, unl_rec: PhaseRecord, retrained: Arrays | None,
-        t_start: float, original_rec: PhaseRecord | None = None, retrained_rec: PhaseRecord | None = None,
-    ) -> dict[str, Any]:
-        """Final evaluation and results files (results.json, roc.json)."""
-        cfg = self.cfg
-        uc = cfg.unlearning
-        self.mia = FederatedMIA(cfg, self.fed, self.out, self.test, self.model)
-        self.mia.prepare(self.everyone)  # LiRA shadow federations, cached by config hash
-        t_eval = time.perf_counter()
-        ph = self.loop.phases
-        models: dict[str, Any] = {}
-        if original is not None:
-            models["original"] = self._final_eval("original", original, original_rec or ph.get("train"))
-        models["unlearned"] = self._final_eval("unlearned", unlearned, unl_rec)
-        models["unlearned"]["method"] = uc.method
-        models["unlearned"]["combiner"] = uc.combiner
-        if retrained is not None:
-            models["retrained"] = self._final_eval("retrained", retrained, retrained_rec or ph.get("retrain"))
-            for k, arr in (("original", original), ("unlearned", unlearned), ("retrained", retrained)):
-                if arr is not None:
-                    models[k]["distance_to_retrained"] = param_distance(arr, retrained)
-        add_steps_to_recover(models, cfg, models.get("original", {}).get("forget_acc"))
-        eval_s = time.perf_counter() - t_eval
-
-        results = {
-            "version": RESULTS_VERSION,
-            "name": cfg.name,
-            "config_digest": cfg.digest(),
-            "num_clients": len(self.everyone),
-            "forget": {
-                "n_forget": sum(self.n_forget.values()),
-                "clients": self.forgetters,
-                "granularities": sorted({r.granularity for r in cfg.deletion.requests}),
-                "backdoor": cfg.deletion.backdoor.enabled,
-            },
-            "models": models,
-            "mia": self.mia.finish(models),
-            "phases": {
-                **{k: {"time_s": v.time_s, "rounds": v.rounds, "bytes_down": v.bytes_down, "bytes_up": v.bytes_up}
-                   for k, v in ph.items()},
-                "per_round_evaluation": {"time_s": self._eval_time},
-                "final_evaluation": {"time_s": eval_s},
-            },
-            "total_time_s": time.perf_counter() - t_start,
-            "faults": {**self.faults.summary(), "makeup_rounds": self.loop.phases.get("unlearn_makeup", PhaseRecord()).rounds,
-                       "requests_lost": 0},  # a request that cannot be served raises instead
-        }
-        atomic_write_json(self.out / "roc.json", self._roc)
-        atomic_write_json(self.out / "results.json", results)
-        return results
