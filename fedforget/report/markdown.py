@@ -8,18 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from fedforget.io import atomic_write_text, read_jsonl
+from fedforget.report.fmt import fmt
 from fedforget.report.mia import mia_sections
 from fedforget.report.plots import plot_roc, plot_rounds
 from fedforget.report.quality import quality_sections
 from fedforget.report.timeline import timeline_section
 
-
-def _fmt(v: Any, pct: bool = False) -> str:
-    if v is None:
-        return "n/a"
-    if isinstance(v, float):
-        return f"{100 * v:.1f}" if pct else f"{v:.3f}"
-    return str(v)
+_fmt = fmt
 
 
 def _mb(n: float) -> str:

@@ -8,11 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from fedforget.report.fmt import fmt
 from fedforget.report.plots import plot_roc
 
 
 def _f(v: Any, nd: int = 3) -> str:
-    return "n/a" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
+    return fmt(v, nd=nd)
 
 
 def mia_sections(res: dict[str, Any], out: Path) -> list[str]:

@@ -6,13 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from fedforget.report.fmt import fmt
 
-def _f(v: Any, pct: bool = False) -> str:
-    if v is None:
-        return "n/a"
-    if isinstance(v, float):
-        return f"{100 * v:.1f}" if pct else f"{v:.3f}"
-    return str(v)
+_f = fmt
 
 
 def quality_sections(res: dict[str, Any]) -> list[str]:
