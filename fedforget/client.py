@@ -30,7 +30,7 @@ from fedforget.evaluation import federated as mia_fed
 from fedforget.evaluation.attacks.base import signals
 from fedforget.evaluation.evaluators import EVALUATORS
 from fedforget.faults import apply_injected
-from fedforget.io import atomic_save_npz, atomic_write_text, load_npz
+from fedforget.io import atomic_save_npz, atomic_write_text, load_npz_cached
 from fedforget.models import build_model
 from fedforget.params import flat_params, get_arrays, set_arrays
 from fedforget.seeding import derive_seed, torch_gen
@@ -60,6 +60,12 @@ def _template_model(model_cfg: Any, input_shape: tuple[int, ...], num_classes: i
     """One built model per process and architecture; messages get a deep copy (building
     one re-seeds torch's generator and costs ~3 ms, a copy ~0.2 ms)."""
     return build_model(model_cfg, input_shape, num_classes, seed=0)
+
+
+@functools.lru_cache(maxsize=4)
+def _scratch_model(model_cfg: Any, input_shape: tuple[int, ...], num_classes: int) -> torch.nn.Module:
+    """One reusable working model per process and architecture (ClientWorker._model)."""
+    return copy.deepcopy(_template_model(model_cfg, input_shape, num_classes))
 
 
 class ClientWorker:
@@ -103,16 +109,16 @@ class ClientWorker:
             return load_local_data(self.data_dir, lambda: self._data(cfg).train.num_classes)
         return self._data(cfg).client(self.partition_id)
 
-    def _forget_ids(self) -> np.ndarray | None:
-        if not self._forget_path.exists():
-            return None
-        return load_npz(self._forget_path)["ids"]
+    def _forget_state(self) -> dict[str, np.ndarray]:
+        """The deletion state on disk (``ids``, and ``served`` for streamed requests), read
+        once per version of the file (fedforget.io.load_npz_cached)."""
+        return load_npz_cached(self._forget_path) if self._forget_path.exists() else {}
 
     def _splits(self, cfg: ExperimentConfig) -> tuple[ArrayData, ArrayData, ArrayData]:
         """(all local data, forget set, retain set) of this client. Streamed deletions
         (fedforget.timeline): the retain set also excludes every served request's ids."""
         local = self._local(cfg)
-        state = load_npz(self._forget_path) if self._forget_path.exists() else {}
+        state = self._forget_state()
         fids = state.get("ids", np.zeros(0, dtype=np.int64))
         gone = np.union1d(fids, state["served"]) if "served" in state else fids
         forget = local.take(np.isin(local.ids, fids))
@@ -121,7 +127,7 @@ class ClientWorker:
 
     def _trainable(self, local: ArrayData) -> ArrayData:
         """Training data: all local data, less what served streamed requests deleted."""
-        state = load_npz(self._forget_path) if self._forget_path.exists() else {}
+        state = self._forget_state()
         return local.take(~np.isin(local.ids, state["served"])) if "served" in state else local
 
     def _request_counts(self, cfg: ExperimentConfig, arrays: Arrays, requests: str,
@@ -145,10 +151,19 @@ class ClientWorker:
                         sigs[f"req.{i}.{a}"] = s
         return sigs, out
 
-    def _model(self, cfg: ExperimentConfig, arrays: Arrays) -> torch.nn.Module:
+    def _model(self, cfg: ExperimentConfig, arrays: Arrays, scratch: bool = False) -> torch.nn.Module:
+        """The model with ``arrays`` loaded: a fresh copy, or with ``scratch`` (an action
+        that needs one model at a time and leaves its structure alone: fit, evaluate) this
+        process's reusable instance, every weight and buffer overwritten and gradients
+        cleared (a deep copy was a fifth of a fit; docs/performance.md, finding 12)."""
         ref = self._local(cfg) if self.data_dir is not None else self._data(cfg).train
-        model = copy.deepcopy(_template_model(cfg.model, ref.input_shape, ref.num_classes))  # every weight is set below
         comp = self._compressor(cfg, ref)
+        if scratch and not comp.enabled:  # compressed models get parametrizations: always a copy
+            model = _scratch_model(cfg.model, ref.input_shape, ref.num_classes)
+            for p in model.parameters():
+                p.grad = None
+        else:
+            model = copy.deepcopy(_template_model(cfg.model, ref.input_shape, ref.num_classes))  # every weight is set below
         if comp.enabled:  # compressed client: decode the wire format, mask + fake-quantize
             return comp.load_(model, comp.decode(arrays))
         try:
@@ -231,7 +246,7 @@ class ClientWorker:
         data = self._trainable(local) if phase == "train" else retain
         if "shadow" in config:
             data = mia_fed.shadow_half(cfg, self.partition_id, int(config["shadow"]), int(config["shadow_total"]))
-        model = self._model(cfg, arrays)
+        model = self._model(cfg, arrays, scratch=True)
         frac = float(config.get("select_fraction", 1.0))
         if frac < 1.0 and len(data) > 0:  # important-data selection (ConMU)
             data = data.take(np.sort(select_important(model, data, frac)))
@@ -305,7 +320,7 @@ class ClientWorker:
             ev = EVALUATORS.get(str(config["evaluator"]))()
             seed = derive_seed(int(config.get("seed", 0)), self.partition_id)
             return {}, ev.client(cfg, self._model(cfg, arrays), forget, retain, seed)
-        model = self._model(cfg, arrays)
+        model = self._model(cfg, arrays, scratch=True)
         metrics: Scalars = {}
         for name, part in (("forget", forget), ("retain", retain)):
             c, n, loss = accuracy_counts(model, part)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -45,6 +46,31 @@ def atomic_save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
 def load_npz(path: str | Path) -> dict[str, np.ndarray]:
     with np.load(path) as z:
         return {k: z[k] for k in z.files}
+
+
+_NPZ_CACHE: dict[str, tuple[bytes, dict[str, np.ndarray]]] = {}
+
+
+def load_npz_cached(path: str | Path) -> dict[str, np.ndarray]:
+    """:func:`load_npz`, parsed again only when the file's bytes changed. The disk stays
+    the source of truth (the file is read every time; reading a small file is cheap,
+    unzipping and parsing it is not), and a long-lived process (a Ray actor) skips
+    re-parsing the same state on every message. The arrays are read-only: copy before
+    modifying."""
+    key = str(path)
+    with open(key, "rb") as f:
+        data = f.read()
+    hit = _NPZ_CACHE.get(key)
+    if hit is not None and hit[0] == data:
+        return dict(hit[1])
+    with np.load(io.BytesIO(data)) as z:
+        arrays = {k: z[k] for k in z.files}
+    for a in arrays.values():
+        a.setflags(write=False)
+    if len(_NPZ_CACHE) >= 256:
+        _NPZ_CACHE.clear()
+    _NPZ_CACHE[key] = (data, arrays)
+    return dict(arrays)
 
 
 def append_jsonl(path: str | Path, row: dict[str, Any]) -> None:

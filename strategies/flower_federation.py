@@ -9,13 +9,16 @@ message. Bytes are counted from the serialized array payloads that actually trav
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
+from flwr.common.constant import SType
 from flwr.serverapp import Grid
 
+from fedforget import npy
 from fedforget.errors import FedForgetError
 from fedforget.faults import Exchange
 from fedforget.federation import Arrays, Scalars, Traffic
@@ -28,15 +31,26 @@ POLL_MIN_S, POLL_MAX_S = 0.001, 0.05  # reply polling (see FlowerFederation._sen
 WINDOW = 128  # most messages in flight at once (ibid.)
 
 
+def to_array(a: np.ndarray) -> Array:
+    """``Array(a)`` (Flower's ``.npy`` serialisation), with the header cached (fedforget.npy)."""
+    a = np.asarray(a, order="C")
+    return Array(dtype=str(a.dtype), shape=tuple(a.shape), stype=SType.NUMPY, data=npy.encode(a))
+
+
+def from_array(a: Array) -> np.ndarray:
+    """``a.numpy()``, with the header parsed once per (dtype, shape) (fedforget.npy)."""
+    return npy.decode(a.data) if a.stype == SType.NUMPY else a.numpy()
+
+
 def to_record(arrays: Arrays, config: Scalars) -> RecordDict:
     rd = RecordDict()
-    rd["arrays"] = ArrayRecord(array_dict={k: Array(np.ascontiguousarray(v)) for k, v in arrays.items()})
+    rd["arrays"] = ArrayRecord(array_dict={k: to_array(v) for k, v in arrays.items()})
     rd["config"] = ConfigRecord({k: v for k, v in config.items()})
     return rd
 
 
 def from_record(rd: RecordDict) -> tuple[Arrays, Scalars]:
-    arrays = {k: a.numpy() for k, a in rd.array_records["arrays"].items()} if "arrays" in rd.array_records else {}
+    arrays = {k: from_array(a) for k, a in rd.array_records["arrays"].items()} if "arrays" in rd.array_records else {}
     cfg = dict(rd.config_records["config"]) if "config" in rd.config_records else {}
     return arrays, cfg
 
@@ -64,11 +78,36 @@ def too_few_supernodes(have: int, need: int) -> str:
     )
 
 
+def reply_signal(grid: Grid) -> threading.Event | None:
+    """Simulation: an event set whenever the engine stores a reply, so that the ServerApp
+    wakes on replies instead of polling for them (docs/performance.md, finding 11). The
+    in-memory grid's link state is the one Flower's engine stores replies into; its
+    ``store_message_res`` is wrapped on the instance (the class is untouched). ``None``
+    (poll) on any other grid, e.g. a deployment's gRPC grid."""
+    state = getattr(grid, "state", None)
+    store = getattr(state, "store_message_res", None)
+    if not is_simulation(grid) or store is None:
+        return None
+    event = threading.Event()
+
+    def store_and_wake(message: Any) -> Any:
+        try:
+            return store(message)
+        finally:
+            event.set()
+
+    state.store_message_res = store_and_wake  # type: ignore[union-attr]
+    return event
+
+
 class FlowerFederation:
+    _replied: threading.Event | None = None  # reply_signal(grid); None: poll
+
     def __init__(self, grid: Grid, expected_nodes: int, timeout_s: float = 600.0) -> None:
         self.grid = grid
         self.traffic = Traffic()
         self.timeout_s = timeout_s
+        self._replied = reply_signal(grid)
         if hasattr(grid, "pull_interval"):  # anyone else's send_and_receive on this grid
             grid.pull_interval = POLL_MIN_S
         t0 = time.monotonic()
@@ -113,16 +152,21 @@ class FlowerFederation:
         end = time.monotonic() + (self.timeout_s if timeout is None else timeout)
         out: list[Message] = []
         wait = POLL_MIN_S
+        replied = self._replied
         while (ids or pending) and time.monotonic() < end:
             if pending and len(ids) < WINDOW:
                 n = WINDOW - len(ids)
                 ids.update(self.grid.push_messages(pending[:n]))
                 pending = pending[n:]
+            if replied is not None:
+                replied.clear()  # before the pull: a reply stored after it wakes the wait below
             got = list(self.grid.pull_messages(ids))
             if got:
                 out.extend(got)
                 ids.difference_update(m.metadata.reply_to_message_id for m in got)
                 wait = POLL_MIN_S
+            elif replied is not None:
+                replied.wait(POLL_MAX_S)
             else:
                 time.sleep(wait)
                 wait = min(POLL_MAX_S, wait * 1.5)

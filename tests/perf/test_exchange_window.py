@@ -33,3 +33,55 @@ def test_window_bounds_messages_in_flight() -> None:
     replies = fed._send_and_receive([object()] * (3 * ff.WINDOW + 5))
     assert len(replies) == 3 * ff.WINDOW + 5
     assert fed.grid.most == ff.WINDOW
+
+
+class InMemoryGrid(FakeGrid):  # the simulation grid's name: replies are stored through .state
+    """Replies become available only when the engine stores them (another thread)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready: set[str] = set()
+        self.pulls = 0
+        self.state = SimpleNamespace(store_message_res=self._store)
+
+    def _store(self, mid):
+        self.ready.add(mid)
+
+    def pull_messages(self, ids):
+        self.pulls += 1
+        done = sorted(self.ready & set(ids))
+        self.ready -= set(done)
+        self.inflight -= set(done)
+        return [SimpleNamespace(metadata=SimpleNamespace(reply_to_message_id=i)) for i in done]
+
+
+def test_simulation_wakes_on_stored_replies_instead_of_polling() -> None:
+    import threading
+    import time
+
+    grid = InMemoryGrid()
+    fed = ff.FlowerFederation.__new__(ff.FlowerFederation)
+    fed.grid, fed.timeout_s = grid, 30.0
+    fed._replied = ff.reply_signal(grid)
+    assert fed._replied is not None
+
+    def engine() -> None:  # replies 0.2 s apart, stored through the wrapped state method
+        for i in range(1, 4):
+            time.sleep(0.2)
+            grid.state.store_message_res(str(i))
+
+    t = threading.Thread(target=engine)
+    t0 = time.monotonic()
+    t.start()
+    replies = fed._send_and_receive([object()] * 3)
+    elapsed = time.monotonic() - t0
+    t.join()
+    assert sorted(r.metadata.reply_to_message_id for r in replies) == ["1", "2", "3"]
+    assert elapsed < 0.2 * 3 + 0.1  # each reply is picked up when stored, not at the next poll
+    # polling would pull every 1-50 ms (about 40 pulls over 0.6 s); waking on replies pulls
+    # once per reply plus once per wait that timed out (POLL_MAX_S)
+    assert grid.pulls <= 3 + int(0.6 / ff.POLL_MAX_S) + 2
+
+
+def test_other_grids_poll() -> None:
+    assert ff.reply_signal(FakeGrid()) is None  # a deployment's gRPC grid has no link state here
