@@ -19,7 +19,7 @@ byte count is what the buffer holds. For each tensor of the template, in order::
 The encoder picks, per tensor, the cheapest way to send the mask: ``4 + n_kept * 2``
 bytes of indices (``* 4`` above 65536 entries), ``numel / 8`` bytes of bitmap, the
 Elias-Fano code (about ``n_kept * (L + 1) + numel / 2**L`` bits, ``L = floor(log2(numel /
-n_kept))``: half the bitmap at 10% density; the bitmap wins above about 30%), nothing when
+n_kept))``: half the bitmap at 10% density; the bitmap wins above about 25%), nothing when
 every entry is kept, and only a checksum when the caller says the receiver already
 holds this very mask (a client's reply carries the mask the server sent it in the same
 exchange: :class:`~fedforget.compression.core.CompressedFederation` decodes replies with
