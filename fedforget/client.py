@@ -261,7 +261,7 @@ class ClientWorker:
         )
         comp = self._compressor(cfg)
         if comp.enabled:  # the deployed (integer / sparse) model travels back
-            return comp.encode(comp.deployed(model)), {"num_examples": len(data), "loss": stats["loss"]}
+            return comp.encode(comp.deployed(model), known=comp.received), {"num_examples": len(data), "loss": stats["loss"]}
         return get_arrays(model), {"num_examples": len(data), "loss": stats["loss"]}
 
     def on_unlearn(self, arrays: Arrays, config: Scalars) -> tuple[Arrays, Scalars]:
@@ -301,7 +301,7 @@ class ClientWorker:
             out["retain_dirs"] = dirs.numpy().astype(np.float32)
         comp = self._compressor(cfg)
         if comp.enabled:
-            out = comp.encode(out, masks=comp.last_masks)
+            out = comp.encode(out, masks=comp.last_masks, known=comp.received)
         return out, {"n_forget": len(forget), "n_retain": len(retain), **stats}
 
     def on_evaluate(self, arrays: Arrays, config: Scalars) -> tuple[Arrays, Scalars]:

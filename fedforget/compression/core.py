@@ -85,6 +85,10 @@ class Compressor:
     vec_specs: dict[str, QuantSpec] = field(init=False)
     dir_specs: dict[str, QuantSpec] = field(init=False)
     last_masks: dict[str, np.ndarray] = field(init=False, default_factory=dict)
+    # Client side: the masks that came in the last decoded ``packed::model`` (empty after
+    # decoding anything else), i.e. masks the server holds for this exchange: a reply
+    # sends them as ``KNOWN`` (a checksum, no mask bits; fedforget.compression.codec).
+    received: dict[str, np.ndarray] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         qc = self.cc.quantization
@@ -163,24 +167,27 @@ class Compressor:
         return sparsity_of({k: torch.from_numpy(v) for k, v in self.masks_of(arrays).items()})
 
     # -------------------------------------------------------------- wire
-    def encode(self, arrays: Arrays, masks: dict[str, np.ndarray] | None = None) -> Arrays:
+    def encode(self, arrays: Arrays, masks: dict[str, np.ndarray] | None = None,
+               known: dict[str, np.ndarray] | None = None) -> Arrays:
         """Model entries (+ their ``mask::`` entries) -> ``packed::model``; flat
         ``forget_update`` / ``retain_dirs`` -> ``packed::<name>`` (8-bit per channel when
-        quantized, surviving entries only when sparse). Other entries pass unchanged."""
+        quantized, surviving entries only when sparse). Other entries pass unchanged.
+        ``known``: masks the receiver holds (a client's reply: :attr:`received`); a mask
+        equal to its known one travels as a checksum only."""
         if not self.enabled:
             return arrays
         out: Arrays = {}
         model_keys = set(self.info.shapes)
         if model_keys <= set(arrays):
             m = self.masks_of(arrays) or (masks or {})
-            out[PACKED + "model"] = codec.encode(arrays, self.info.shapes, self.specs, m)
+            out[PACKED + "model"] = codec.encode(arrays, self.info.shapes, self.specs, m, known=known)
         vmasks = masks if masks is not None else self.masks_of(arrays)
         ptemp = self.info.param_template()
         for key in VECTORS:
             if key in arrays:
                 rows = np.atleast_2d(np.asarray(arrays[key], dtype=np.float32))
                 specs = self.dir_specs if key == "retain_dirs" else self.vec_specs
-                packed = [codec.encode(self._unflatten(r), ptemp, specs, vmasks) for r in rows]
+                packed = [codec.encode(self._unflatten(r), ptemp, specs, vmasks, known=known) for r in rows]
                 out[PACKED + key] = np.stack(packed) if packed else np.zeros((0, 0), np.uint8)
                 if np.asarray(arrays[key]).ndim == 1:
                     out[PACKED + key] = out[PACKED + key][0]
@@ -189,22 +196,25 @@ class Compressor:
                 out[k] = v
         return out
 
-    def decode(self, arrays: Arrays, keep_masks: bool = True) -> Arrays:
+    def decode(self, arrays: Arrays, keep_masks: bool = True, known: dict[str, np.ndarray] | None = None) -> Arrays:
+        """Inverse of :meth:`encode`. ``known``: the masks the decoding side sent with the
+        request this payload answers (server side: the request's ``mask::`` entries)."""
+        self.received = {}
         if not self.enabled or not any(k.startswith(PACKED) for k in arrays):
             return arrays
         out: Arrays = {}
         for k, v in arrays.items():
             if k == PACKED + "model":
-                dense, masks = codec.decode(v, self.info.shapes, self.specs)
+                dense, masks = codec.decode(v, self.info.shapes, self.specs, known)
                 out.update(dense)
-                self.last_masks = masks
+                self.last_masks = self.received = masks
                 if keep_masks:
                     out.update({MASK_PREFIX + n: m for n, m in masks.items()})
             elif k.startswith(PACKED) and k[len(PACKED):] in VECTORS:
                 name = k[len(PACKED):]
                 buf = np.asarray(v, dtype=np.uint8)
                 specs = self.dir_specs if name == "retain_dirs" else self.vec_specs
-                rows = [self._flatten(codec.decode(b, self.info.param_template(), specs)[0])
+                rows = [self._flatten(codec.decode(b, self.info.param_template(), specs, known)[0])
                         for b in np.atleast_2d(buf)] if buf.size else []
                 mat = np.stack(rows) if rows else np.zeros((0, self.numel), np.float32)
                 out[name] = mat[0] if buf.ndim == 1 else mat
@@ -333,7 +343,9 @@ class CompressedFederation:
                 cache[id(arrays)] = self.comp.encode(arrays) if arrays else arrays
             enc[p] = (cache[id(arrays)], conf)
         replies = self.inner.send(action, enc)
-        return {p: (self.comp.decode(a, keep_masks=False), m) for p, (a, m) in replies.items()}
+        # a reply may send the masks of its request as KNOWN (checksum only): decode with them
+        return {p: (self.comp.decode(a, keep_masks=False, known=self.comp.masks_of(requests[p][0])), m)
+                for p, (a, m) in replies.items()}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
