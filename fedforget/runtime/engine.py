@@ -9,8 +9,12 @@ the clients' work. :func:`fast_extractor` replaces that thread's body with one t
 when the server stores a message and hands every undelivered message over in one pass
 (still at most one message per node per pass, as Flower does).
 
-The replacement is installed by :func:`patched_engine` (a context manager) and removed on
-exit; if Flower's internals do not look as expected, nothing is patched.
+Flower's Ray backend gives an actor its next message only once the driver has fetched
+the previous reply, so each message also paid a full round trip with the actor idle;
+:func:`pipelined_pool` lets each actor hold up to ``PIPELINE_DEPTH`` messages.
+
+Both are installed by :func:`patched_engine` (a context manager) and removed on exit; if
+Flower's internals do not look as expected, nothing is patched.
 """
 
 from __future__ import annotations
@@ -73,6 +77,37 @@ def fast_extractor(state: Any, queue: Queue, nodes_mapping: Any, f_stop: threadi
             del state.store_message_ins
 
 
+PIPELINE_DEPTH = 3  # messages in flight per Ray actor (PipelinedActorPool)
+
+
+def pipelined_pool(base: type) -> type:
+    """A subclass of Flower's ``BasicActorPool`` that hands each actor up to
+    ``PIPELINE_DEPTH`` messages at once. Flower's pool gives an actor its next message
+    only after the driver has fetched the previous reply, so every message paid the
+    round trip (reply transfer, the driver's wake-up, the next message's pickling and
+    transfer) with the actor idle: on 2 cores an actor was busy 46% of the time. With a
+    second message already queued in the actor (Ray runs an actor's calls one at a time,
+    in order), the actor starts it as soon as the first is done. The engine runs one
+    worker thread per slot (``num_actors`` counts slots), each blocking on its own reply
+    as before; messages and replies are unchanged."""
+
+    class PipelinedActorPool(base):  # type: ignore[misc, valid-type]
+        def add_actors_to_pool(self, num_actors: int) -> None:
+            actors = [self.create_actor_fn() for _ in range(num_actors)]
+            for _ in range(PIPELINE_DEPTH):  # slots interleaved: consecutive messages go to different actors
+                self.pool.extend(actors)
+            self.num_actors += num_actors * PIPELINE_DEPTH
+
+        def terminate_all_actors(self) -> None:
+            seen: set[int] = set()
+            for actor in list(self.pool) + list(self._future_to_actor.values()):
+                if id(actor) not in seen:
+                    seen.add(id(actor))
+                    actor.terminate.remote()
+
+    return PipelinedActorPool
+
+
 def _compatible(state_cls: Any) -> bool:
     return all(hasattr(state_cls, a) for a in ("store_message_ins", "_check_stored_messages"))
 
@@ -83,6 +118,7 @@ def patched_engine() -> Iterator[bool]:
     the block; yields whether it was installed."""
     try:
         from flwr.server.superlink.fleet.vce import vce_api
+        from flwr.server.superlink.fleet.vce.backend import raybackend
         from flwr.server.superlink.linkstate.in_memory_linkstate import InMemoryLinkState
     except ImportError:  # another Flower layout: run unpatched
         yield False
@@ -100,7 +136,12 @@ def patched_engine() -> Iterator[bool]:
             original(state, queue, nodes_mapping, f_stop)
 
     vce_api.add_messages_to_queue = extractor
+    pool_base = getattr(raybackend, "BasicActorPool", None)
+    if pool_base is not None and all(hasattr(pool_base, a) for a in ("add_actors_to_pool", "terminate_all_actors", "submit")):
+        raybackend.BasicActorPool = pipelined_pool(pool_base)
     try:
         yield True
     finally:
         vce_api.add_messages_to_queue = original
+        if pool_base is not None:
+            raybackend.BasicActorPool = pool_base
