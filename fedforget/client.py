@@ -25,6 +25,7 @@ from fedforget.compression import Compressor, compressor_for
 from fedforget.config import ExperimentConfig, load_config_text
 from fedforget.data.datasets import ArrayData
 from fedforget.data.federation import FederatedData, build_federated_data
+from fedforget.device import as_cpu, device_for, place
 from fedforget.errors import DataError, FedForgetError
 from fedforget.evaluation import federated as mia_fed
 from fedforget.evaluation.attacks.base import signals
@@ -152,10 +153,16 @@ class ClientWorker:
         return sigs, out
 
     def _model(self, cfg: ExperimentConfig, arrays: Arrays, scratch: bool = False) -> torch.nn.Module:
-        """The model with ``arrays`` loaded: a fresh copy, or with ``scratch`` (an action
-        that needs one model at a time and leaves its structure alone: fit, evaluate) this
-        process's reusable instance, every weight and buffer overwritten and gradients
-        cleared (a deep copy was a fifth of a fit; docs/performance.md, finding 12)."""
+        """The model with ``arrays`` loaded (decoded and compressed like this client's), on
+        this process's ``runtime.device`` (resolved here: fedforget.device): a fresh copy,
+        or with ``scratch`` (an action that needs one model at a time and leaves its
+        structure alone: fit, evaluate) this process's reusable instance, every weight and
+        buffer overwritten and gradients cleared (a deep copy was a fifth of a fit;
+        docs/performance.md, finding 12). The scratch model moves to the device once and
+        stays there."""
+        return place(self._loaded_model(cfg, arrays, scratch), device_for(cfg.runtime.device))
+
+    def _loaded_model(self, cfg: ExperimentConfig, arrays: Arrays, scratch: bool) -> torch.nn.Module:
         ref = self._local(cfg) if self.data_dir is not None else self._data(cfg).train
         comp = self._compressor(cfg, ref)
         if scratch and not comp.enabled:  # compressed models get parametrizations: always a copy
@@ -286,15 +293,15 @@ class ClientWorker:
             comp = self._compressor(cfg)
             w0 = comp.deployed_flat(model) if comp.enabled else None
             stats = forget_report(model, forget, unl.options, unl.calibrated_on)
-            upd = unl.forget_update(model, forget, retain, torch_gen(seed, self.partition_id, "forget"))
+            upd = as_cpu(unl.forget_update(model, forget, retain, torch_gen(seed, self.partition_id, "forget")))
             if w0 is not None:  # what the deployed (masked, on-grid) model actually moved
                 upd = comp.client_update(model, upd, w0)
             out["forget_update"] = upd.detach().numpy().astype(np.float32)
         if bool(config.get("want_retain", True)) and len(retain) > 0:
             model = self._model(cfg, arrays)
-            dirs = retain_directions(
+            dirs = as_cpu(retain_directions(
                 model, retain, uc.retain_directions, uc.batch_size, torch_gen(seed, self.partition_id, "retain")
-            )
+            ))
             comp = self._compressor(cfg)
             if comp.enabled:  # gradients of the compressed model, in the plain parameter order
                 dirs = comp.canonical(model, dirs)

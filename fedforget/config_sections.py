@@ -122,8 +122,9 @@ class RuntimeConfig:
     cpus_per_client: float = field(default=1.0, metadata=_pos())
     total_cpus: int = field(default=0, metadata=_nonneg())  # 0 = all cores
     state_dir: str = ""  # client state root; "" = <out>/client-state
-    # Where models and tensors live. Only the CPU is wired so far: cpu and auto (= cpu)
-    # run; cuda and mps are refused before any work starts (docs/performance.md).
+    # Where models and tensors live, resolved by each process that does work (server,
+    # Ray actor, SuperNode): auto = cuda, else mps, else cpu (fedforget.device). cuda on
+    # Ray needs gpus_per_client > 0. What travels stays NumPy on the CPU.
     device: Literal["auto", "cpu", "cuda", "mps"] = "cpu"
     gpus_per_client: float = field(default=0.0, metadata=_nonneg("float"))  # fractional GPUs per Ray client
     # Join an existing Ray cluster ("auto", "host:port", "ray://host:port") instead of

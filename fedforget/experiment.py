@@ -11,6 +11,7 @@ files) come from :class:`~fedforget.experiment_eval.ExperimentEvaluation`.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from fedforget.combiners import COMBINERS
 from fedforget.compression import compressor_for
 from fedforget.config import ExperimentConfig
 from fedforget.data.federation import build_federated_data
+from fedforget.device import CPU, device_for, place
 from fedforget.experiment_eval import RESULTS_VERSION, ExperimentEvaluation  # noqa: F401 (RESULTS_VERSION re-exported)
 from fedforget.faults import (
     FaultPolicy,
@@ -63,6 +65,12 @@ class Experiment(ExperimentEvaluation):
         self.backdoor_test = data.backdoor_test()
         self.requests = data.requests  # every request of the run, on its timeline (fedforget.stream)
         self.model = build_model(cfg.model, data.test.input_shape, data.test.num_classes, seed=0)
+        # Server evaluations (accuracy, ASR, attack references) run on runtime.device,
+        # resolved in this process (fedforget.device). Weight arithmetic (aggregation,
+        # updates, the float64 projection, whose SVD-based lstsq is CPU-only) stays on
+        # self.model, on the CPU.
+        self.device = device_for(cfg.runtime.device)
+        self.eval_model = self.model if self.device == CPU else place(copy.deepcopy(self.model), self.device)
         self.n_forget: dict[int, int] = {}
         self.n_retain: dict[int, int] = {}
         # Compressed clients (fedforget.compression): payloads travel encoded and the
@@ -228,8 +236,8 @@ class Experiment(ExperimentEvaluation):
         uc = self.cfg.unlearning
         if uc.calibration != "target":
             return {}
-        set_arrays(self.model, arrays)
-        return reference_options(self.model, self.nonmember, uc.target_quantile, uc.settle_quantile)
+        set_arrays(self.eval_model, arrays)
+        return reference_options(self.eval_model, self.nonmember, uc.target_quantile, uc.settle_quantile)
 
     def unlearn_step(
         self, combiner: str | None = None, objective: str | None = None, seed_key: str = "unlearn",

@@ -36,6 +36,7 @@ class ExperimentEvaluation:
     fed: Federation
     out: Path
     model: Any
+    eval_model: Any  # the model evaluations run on, on runtime.device
     test: ArrayData
     backdoor_test: ArrayData | None
     loop: RoundLoop
@@ -54,11 +55,11 @@ class ExperimentEvaluation:
         def _select(self, participants: list[int], phase: str, r: int, frac: float | None = None) -> list[int]: ...
 
     def _server_eval(self, arrays: Arrays) -> dict[str, Any]:
-        set_arrays(self.model, arrays)
-        c, n, _ = accuracy_counts(self.model, self.test)
+        set_arrays(self.eval_model, arrays)
+        c, n, _ = accuracy_counts(self.eval_model, self.test)
         out: dict[str, Any] = {"test_acc": c / n, "asr": None}
         if self.backdoor_test is not None and len(self.backdoor_test):
-            logits = predict_logits(self.model, self.backdoor_test)
+            logits = predict_logits(self.eval_model, self.backdoor_test)
             out["asr"] = float((logits.argmax(1) == self.cfg.deletion.backdoor.target).float().mean())
         return out
 
@@ -122,7 +123,7 @@ class ExperimentEvaluation:
         """Final evaluation and results files (results.json, roc.json)."""
         cfg = self.cfg
         uc = cfg.unlearning
-        self.mia = FederatedMIA(cfg, self.fed, self.out, self.test, self.model)
+        self.mia = FederatedMIA(cfg, self.fed, self.out, self.test, self.eval_model)
         self.mia.prepare(self.everyone)  # LiRA shadow federations, cached by config hash
         t_eval = time.perf_counter()
         ph = self.loop.phases

@@ -101,8 +101,8 @@ def request_metrics(exp: Experiment, arrays: Arrays, indices: list[int],
         i: {"forget_acc": c / n if n else None, "forget_loss": s / n if n else None, "n": n, "n_triggered": int(k)}
         for i, (c, n, s, k) in tot.items()}
     if attacks:
-        set_arrays(exp.model, arrays)
-        non = nonmember_signals(exp.model, exp.nonmember, attacks)
+        set_arrays(exp.eval_model, arrays)
+        non = nonmember_signals(exp.eval_model, exp.nonmember, attacks)
         for i in indices:
             members = {a: np.concatenate(v) if v else np.zeros(0) for a, v in sigs[i].items()}
             out[i]["mia_auc"] = request_aucs(members, non)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fedforget.data.datasets import ArrayData
+from fedforget.device import as_cpu, model_device, to_device
 from fedforget.optim import SGD
 
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -20,12 +21,16 @@ def cross_entropy_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> to
     return F.cross_entropy(model(x), y)
 
 
-def batches(data: ArrayData, batch_size: int, gen: torch.Generator | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Shuffled mini-batches (a plain index permutation: no DataLoader worker overhead)."""
+def batches(
+    data: ArrayData, batch_size: int, gen: torch.Generator | None, device: torch.device | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Shuffled mini-batches (a plain index permutation: no DataLoader worker overhead) on
+    ``device`` (pass the model's, :func:`fedforget.device.model_device`). The permutation
+    is drawn on the CPU from ``gen``, so every device sees the same batches; the data
+    moves to the device once, not per batch."""
     n = len(data)
     order = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
-    x = torch.tensor(data.x)
-    y = torch.tensor(data.y)
+    x, y, order = to_device((torch.tensor(data.x), torch.tensor(data.y), order), device)
     for s in range(0, n, batch_size):
         idx = order[s : s + batch_size]
         yield x[idx], y[idx]
@@ -56,8 +61,9 @@ def local_sgd(
     opt = SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)  # = torch.optim.SGD, minus its import
     steps, total = 0, 0.0
     epoch = 0
+    device = model_device(model)
     while True:
-        for xb, yb in batches(data, batch_size, gen):
+        for xb, yb in batches(data, batch_size, gen, device):
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model, xb, yb)
             loss.backward()
@@ -77,11 +83,13 @@ def local_sgd(
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, data: ArrayData, batch_size: int = 512) -> torch.Tensor:
+    """Logits of ``model`` on ``data``, computed on the model's device and returned on the
+    CPU (attack signals, counts and labels are CPU-side)."""
     model.eval()
     if len(data) == 0:
         return torch.zeros(0, data.num_classes)
-    outs = [model(xb) for xb, _ in batches(data, batch_size, None)]
-    return torch.cat(outs)
+    outs = [model(xb) for xb, _ in batches(data, batch_size, None, model_device(model))]
+    return as_cpu(torch.cat(outs))
 
 
 def accuracy_counts(model: nn.Module, data: ArrayData) -> tuple[int, int, float]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from fedforget.combiners import COMBINERS
 from fedforget.config import ExperimentConfig, compare_entry_config
+from fedforget.device import check_device_config
 from fedforget.errors import ConfigError
 from fedforget.evaluation.attacks import ATTACKS
 from fedforget.evaluation.evaluators import EVALUATORS
@@ -54,6 +55,7 @@ def validate_experiment(cfg: ExperimentConfig) -> ExperimentConfig:
     """Check every registered name of ``cfg`` (and of each compare row); return ``cfg``.
     Raises :class:`ConfigError` naming the field, the value and the known names."""
     check_model_name(cfg.model.name)
+    check_device_config(cfg.runtime)  # cuda on Ray needs gpus_per_client > 0
     if cfg.data.name in ("synthetic_text",) and cfg.model.vocab_size < cfg.data.vocab_size:
         raise ConfigError(
             f"model.vocab_size must be >= data.vocab_size ({cfg.data.vocab_size}) so every token has an "

@@ -63,7 +63,7 @@ def qparams(w: torch.Tensor, spec: QuantSpec) -> tuple[torch.Tensor, torch.Tenso
     if spec.symmetric:
         amax = flat.abs().amax(dim=1)
         scale = _fp16(amax / spec.qmax)
-        zp = torch.zeros(c, dtype=torch.int32)
+        zp = torch.zeros(c, dtype=torch.int32, device=w.device)
     else:
         lo = flat.amin(dim=1).clamp(max=0.0)
         hi = flat.amax(dim=1).clamp(min=0.0)

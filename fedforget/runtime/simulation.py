@@ -61,13 +61,12 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, write_report: boo
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     state_root = _state_root(cfg, out)
-    if cfg.runtime.device in ("cuda", "mps"):
-        from fedforget.errors import ConfigError
+    from fedforget.device import check_device_config, device_for
 
-        raise ConfigError(
-            f"runtime.device={cfg.runtime.device!r}: models and tensors are not placed on accelerators yet; "
-            "use cpu (runtime.gpus_per_client still reserves Ray GPUs for clients)"
-        )
+    check_device_config(cfg.runtime)
+    # The server (this process) evaluates on runtime.device too: a requested accelerator
+    # it cannot see fails here, before Ray starts. Each client resolves for itself.
+    device_for(cfg.runtime.device)
     if cfg.runtime.backend == "ray" and cfg.runtime.ray_address:
         ray_cluster.check_reachable(cfg.runtime.ray_address)  # seconds, before any work starts
     with torch_threads(max(1, int(cfg.runtime.cpus_per_client))):

@@ -18,6 +18,7 @@ from torch import nn
 
 from fedforget.config import UnlearningConfig
 from fedforget.data.datasets import ArrayData
+from fedforget.device import model_device, to_device
 from fedforget.params import flat_grad, flat_params
 from fedforget.registry import Registry
 from fedforget.training import batches, cross_entropy_loss, local_sgd
@@ -52,7 +53,7 @@ class Unlearner:
         """Float mask of the samples a calibrated objective still pushes (all ones when
         uncalibrated): those that still look like members (:func:`hinge_mask`)."""
         if not self.calibrated:
-            return torch.ones(logits.shape[0], dtype=logits.dtype)
+            return torch.ones(logits.shape[0], dtype=logits.dtype, device=logits.device)
         return hinge_mask(logits, y, self.options, self.calibrated_on)
 
     def forget_loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -79,17 +80,18 @@ def retain_directions(
     model: nn.Module, retain: ArrayData, k: int, batch_size: int, gen: torch.Generator
 ) -> torch.Tensor:
     """Up to ``k`` retain-loss gradients (rows), one per random disjoint mini-batch, plus the
-    full-data gradient as the first row. Shape ``(<=k, p)``; empty when ``retain`` is empty."""
+    full-data gradient as the first row. Shape ``(<=k, p)``, on the model's device; empty
+    when ``retain`` is empty."""
     if len(retain) == 0:
-        return torch.zeros(0, flat_params(model).numel())
+        return torch.zeros(0, flat_params(model).numel(), device=model_device(model))
     model.eval()  # deterministic gradients (no dropout); these are directions, not steps
     rows = []
     model.zero_grad(set_to_none=True)
-    x = torch.from_numpy(retain.x)
-    y = torch.from_numpy(retain.y)
+    device = model_device(model)
+    x, y = to_device((torch.from_numpy(retain.x), torch.from_numpy(retain.y)), device)
     cross_entropy_loss(model, x, y).backward()
     rows.append(flat_grad(model).clone())
-    for xb, yb in batches(retain, batch_size, gen):
+    for xb, yb in batches(retain, batch_size, gen, device):
         if len(rows) >= k:
             break
         model.zero_grad(set_to_none=True)

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fedforget.data.datasets import ArrayData
+from fedforget.device import model_device
 from fedforget.params import flat_params
 from fedforget.training import batches, local_sgd, predict_logits
 from fedforget.unlearning.base import Unlearner, register_unlearner
@@ -76,7 +77,7 @@ class QMUL(Unlearner):
                 return None
             for _ in range(2):
                 if retain_iter is None:
-                    retain_iter = batches(retain, self.cfg.batch_size, gen)
+                    retain_iter = batches(retain, self.cfg.batch_size, gen, model_device(model))
                 try:
                     return next(retain_iter)
                 except StopIteration:

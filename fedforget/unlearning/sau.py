@@ -37,6 +37,7 @@ from torch import nn
 
 from fedforget.compression import model_masks, unmasked
 from fedforget.data.datasets import ArrayData
+from fedforget.device import model_device
 from fedforget.params import flat_params
 from fedforget.training import batches, local_sgd
 from fedforget.unlearning.base import Unlearner, register_unlearner
@@ -48,7 +49,7 @@ def fisher_diagonal(model: nn.Module, data: ArrayData, batch_size: int, max_batc
     params = dict(model.named_parameters())
     acc = {n: torch.zeros_like(p) for n, p in params.items()}
     k = 0
-    for xb, yb in batches(data, batch_size, None):
+    for xb, yb in batches(data, batch_size, None, model_device(model)):
         model.zero_grad(set_to_none=True)
         F.cross_entropy(model(xb), yb).backward()
         for n, p in params.items():

@@ -23,6 +23,7 @@ from torch import nn
 
 from fedforget.config import ExperimentConfig
 from fedforget.data.datasets import ArrayData
+from fedforget.device import as_cpu, model_device
 from fedforget.errors import FedForgetError
 from fedforget.evaluation.evaluators.base import Evaluator, Scalars, register_evaluator
 from fedforget.seeding import np_rng
@@ -39,11 +40,11 @@ def penultimate_features(model: nn.Module, data: ArrayData) -> np.ndarray:
     handle = last[-1].register_forward_hook(lambda _m, inp, _out: feats.append(inp[0].detach().reshape(len(inp[0]), -1)))
     model.eval()
     try:
-        for xb, _ in batches(data, 512, None):
+        for xb, _ in batches(data, 512, None, model_device(model)):
             model(xb)
     finally:
         handle.remove()
-    return torch.cat(feats).double().numpy() if feats else np.zeros((0, 0))
+    return as_cpu(torch.cat(feats)).double().numpy() if feats else np.zeros((0, 0))
 
 
 def probe_counts(features: np.ndarray, labels: np.ndarray, seed: int) -> tuple[int, int]:
