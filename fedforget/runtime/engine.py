@@ -9,8 +9,13 @@ the clients' work. :func:`fast_extractor` replaces that thread's body with one t
 when the server stores a message and hands every undelivered message over in one pass
 (still at most one message per node per pass, as Flower does).
 
-The replacement is installed by :func:`patched_engine` (a context manager) and removed on
-exit; if Flower's internals do not look as expected, nothing is patched.
+Two fixed costs are cut the same way (docs/performance.md, "Fixed costs"): the engine's
+pool adopts the warm actors :mod:`fedforget.runtime.warm` started right after Ray, and
+the engine's queues wake their idle readers when the run ends, instead of the reader
+finding out at the end of its ``queue.get(timeout=1.0)`` (up to 1 s of every shutdown).
+
+The replacements are installed by :func:`patched_engine` (a context manager) and removed
+on exit; if Flower's internals do not look as expected, nothing is patched.
 """
 
 from __future__ import annotations
@@ -18,14 +23,45 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
-from queue import Queue
+from queue import Empty, Queue
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 # Upper bound on how long a stored message can wait when a wake-up is missed.
 IDLE_WAIT_S = 0.05
+
+
+class WakeableQueue(Queue):
+    """A ``queue.Queue`` whose blocked ``get`` raises ``Empty`` as soon as :meth:`close`
+    is called (items already queued are still handed out)."""
+
+    def __init__(self, maxsize: int = 0) -> None:
+        super().__init__(maxsize)
+        self.closed = False
+
+    def close(self) -> None:
+        with self.mutex:
+            self.closed = True
+            self.not_empty.notify_all()
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if not block or timeout is not None and timeout <= 0:
+            return super().get(block, timeout)
+        with self.not_empty:
+            end = None if timeout is None else time.monotonic() + timeout
+            while not self._qsize():
+                if self.closed:
+                    raise Empty
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    raise Empty
+                self.not_empty.wait(left)
+            item = self._get()
+            self.not_full.notify()
+            return item
 
 
 def fast_extractor(state: Any, queue: Queue, nodes_mapping: Any, f_stop: threading.Event) -> None:
@@ -77,30 +113,91 @@ def _compatible(state_cls: Any) -> bool:
     return all(hasattr(state_cls, a) for a in ("store_message_ins", "_check_stored_messages"))
 
 
+def _same_actor_api(ray_actor: Any) -> bool:
+    """Flower's pool calls ``run(client_app_fn, message, cid, context)`` and ``terminate()``
+    on its actors, as :class:`fedforget.runtime.warm.ClientActor` implements them."""
+    import inspect
+
+    base = getattr(ray_actor, "VirtualClientEngineActor", None)
+    if base is None or not hasattr(base, "terminate"):
+        return False
+    params = [p for p in inspect.signature(base.run).parameters if not p.startswith("_ray")]  # Ray's tracing adds one
+    return params == ["self", "client_app_fn", "message", "cid", "context"]
+
+
+def _adopting(pool_cls: Any, warm: list[Any]) -> Any:
+    """``BasicActorPool.add_actors_to_pool`` that takes the warm actors first. They go to
+    the end of the pool's idle list, which Flower pops from: messages reach warm actors
+    before any actor it had to create cold."""
+    original = pool_cls.add_actors_to_pool
+
+    def add_actors_to_pool(self: Any, num_actors: int) -> None:
+        from fedforget.runtime import warm as warm_mod
+
+        take = min(num_actors, len(warm))
+        adopted = warm[:take]
+        del warm[:take]
+        warm_mod.kill(warm)  # more than the pool holds: give their resources back
+        if num_actors > take:
+            original(self, num_actors - take)
+        self.pool.extend(adopted)
+        self.num_actors += take
+        log.debug("Flower's actor pool adopted %d warm actors, created %d", take, num_actors - take)
+
+    return add_actors_to_pool
+
+
 @contextlib.contextmanager
-def patched_engine() -> Iterator[bool]:
-    """Install :func:`fast_extractor` into Flower's simulation engine for the duration of
-    the block; yields whether it was installed."""
+def patched_engine(warm_actors: list[Any] | None = None) -> Iterator[bool]:
+    """Install :func:`fast_extractor` and :class:`WakeableQueue` into Flower's simulation
+    engine for the duration of the block, and have its actor pool adopt ``warm_actors``
+    (:mod:`fedforget.runtime.warm`); yields whether the engine was patched. Warm actors
+    that are not adopted are killed on exit (or at once when nothing can be patched)."""
+    from fedforget.runtime import warm as warm_mod
+
+    warm = warm_actors if warm_actors is not None else []
     try:
         from flwr.server.superlink.fleet.vce import vce_api
         from flwr.server.superlink.linkstate.in_memory_linkstate import InMemoryLinkState
+        from flwr.simulation.ray_transport import ray_actor
     except ImportError:  # another Flower layout: run unpatched
+        warm_mod.kill(warm)
         yield False
         return
     original = getattr(vce_api, "add_messages_to_queue", None)
-    if original is None or not _compatible(InMemoryLinkState):
-        log.warning("Flower's simulation engine has an unexpected layout; running without the latency fix")
+    pool_cls = getattr(ray_actor, "BasicActorPool", None)
+    if (original is None or not _compatible(InMemoryLinkState) or getattr(vce_api, "Queue", None) is not Queue
+            or pool_cls is None or not hasattr(pool_cls, "add_actors_to_pool") or not _same_actor_api(ray_actor)):
+        log.warning("Flower's simulation engine has an unexpected layout; running without the latency fixes")
+        warm_mod.kill(warm)
         yield False
         return
+    queues: list[WakeableQueue] = []
+
+    class TrackedQueue(WakeableQueue):
+        def __init__(self, maxsize: int = 0) -> None:
+            super().__init__(maxsize)
+            queues.append(self)
 
     def extractor(state: Any, queue: Queue, nodes_mapping: Any, f_stop: threading.Event) -> None:
-        if isinstance(state, InMemoryLinkState) and hasattr(state, "message_ins_store"):
-            fast_extractor(state, queue, nodes_mapping, f_stop)
-        else:
-            original(state, queue, nodes_mapping, f_stop)
+        try:
+            if isinstance(state, InMemoryLinkState) and hasattr(state, "message_ins_store"):
+                fast_extractor(state, queue, nodes_mapping, f_stop)
+            else:
+                original(state, queue, nodes_mapping, f_stop)
+        finally:
+            if f_stop.is_set():  # the run is over: wake the workers and the injector now
+                for q in queues:
+                    q.close()
 
+    original_add = pool_cls.add_actors_to_pool
     vce_api.add_messages_to_queue = extractor
+    vce_api.Queue = TrackedQueue
+    pool_cls.add_actors_to_pool = _adopting(pool_cls, warm)
     try:
         yield True
     finally:
         vce_api.add_messages_to_queue = original
+        vce_api.Queue = Queue
+        pool_cls.add_actors_to_pool = original_add
+        warm_mod.kill(warm)
