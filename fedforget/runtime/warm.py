@@ -17,6 +17,7 @@ pool does not take is killed, so a warm actor never holds resources Flower waits
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 from typing import Any
@@ -52,6 +53,11 @@ def warm_client(config_text: str, data: list[Any] | None = None) -> None:
             adopt_federated_data(cfg, ray.get(data[0]))
         else:
             build_federated_data(cfg)
+        # What the warm-up made (modules, the data) lives as long as the actor. Without this,
+        # the first full garbage collection walked it during the final evaluation: +0.3 s
+        # in benchmarks/overhead.py (docs/performance.md, "Fixed costs").
+        gc.collect()
+        gc.freeze()
     except Exception as e:  # noqa: BLE001 - the first message raises it again, with context
         log.warning("client warm-up failed (%s: %s); the first message pays the start-up", type(e).__name__, e)
 
