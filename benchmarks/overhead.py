@@ -9,7 +9,10 @@ model, seeds, rounds, local epochs) — is run side by side:
       and the whole Flower run including Ray start-up and tear-down.
 
 Prints wall times and ratios to (a), and each run's final test accuracy (they must agree:
-the same seeds give the same model). Usage: python benchmarks/overhead.py [--rounds N]
+the same seeds give the same model); then where the whole Flower run's time went, phase by
+phase (Ray start, engine start, connect, setup, the work, Ray stop) and what no phase
+covers. The last line is one JSON object with every figure.
+Usage: python benchmarks/overhead.py [--rounds N]
 """
 
 from __future__ import annotations
@@ -98,8 +101,14 @@ def main() -> None:
     for name, s, acc in rows:
         print(f"| {name:<66} | {s:8.2f} | {s / plain_s:6.2f} | {acc:8.4f} |")
     print(f"\nFlower + Ray train phase / in-process train phase: {ray_train / inproc_train:.2f}")
+    unaccounted = ray_total - sum(PHASES["ray"].values())
+    print(f"\nWhole Flower + Ray run, {ray_total:.2f} s, by phase:\n")
+    print(f"| {'phase':<22} | {'s':>6} | {'share':>6} |")
+    print(f"|{'-' * 24}|{'-' * 8}|{'-' * 8}|")
+    for name, s in [*PHASES["ray"].items(), ("(in no phase)", unaccounted)]:
+        print(f"| {name:<22} | {s:6.2f} | {s / ray_total:6.1%} |")
     print(json.dumps({"plain_s": plain_s, "inprocess_train_s": inproc_train, "inprocess_total_s": inproc_total,
-                      "ray_train_s": ray_train, "ray_total_s": ray_total,
+                      "ray_train_s": ray_train, "ray_total_s": ray_total, "ray_unaccounted_s": unaccounted,
                       "ratio_ray_train_to_plain": ray_train / plain_s, "ratio_ray_train_to_inprocess": ray_train / inproc_train,
                       "test_acc": {"plain": plain_acc, "inprocess": inproc_acc, "ray": ray_acc},
                       "phases_s": PHASES}))

@@ -61,7 +61,7 @@ def run_one(mode: str, n_clients: int, rounds: int) -> dict:
         res = run_experiment(cfg, Path(d), write_report=False)
     ph = res["phases"]
     return {"round_s": ph["train"]["time_s"] / rounds, "test_acc": res["models"]["original"]["test_acc"],
-            "ray_start_s": ph.get("ray_start", {}).get("time_s"), "ray_stop_s": ph.get("ray_stop", {}).get("time_s"),
+            **{f"{k}_s": ph.get(k, {}).get("time_s") for k in ("ray_start", "engine_start", "connect", "setup", "ray_stop")},
             "final_evaluation_s": ph["final_evaluation"]["time_s"], "total_s": res["total_time_s"]}
 
 

@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 
 class Experiment(ExperimentEvaluation):
     def __init__(self, cfg: ExperimentConfig, fed: Federation, out_dir: str | Path) -> None:
+        self._t_created = time.perf_counter()  # the ``setup`` phase runs from here to the setup exchange's end
+        self.setup_s: float | None = None
         self.cfg = validate_experiment(cfg)  # registered names, before any work
         self.fed = fed
         self.out = Path(out_dir)
@@ -333,12 +335,14 @@ class Experiment(ExperimentEvaluation):
         self._roc = {}
 
     def setup(self) -> list[int]:
-        """Send the experiment to every client; build the initial model."""
+        """Send the experiment to every client; build the initial model. Its phase,
+        ``setup``, also counts building the server's side (data, model) since construction."""
         replies = self.fed.send("setup", {p: ({}, {"experiment": self.cfg.to_yaml()}) for p in self.fed.partitions()})
         self.everyone = sorted(replies)
         log.info("federation of %d clients ready (%s samples)", len(self.everyone),
                  sum(int(m["num_examples"]) for _, m in replies.values()))
         self.init = self._init_arrays()
+        self.setup_s = time.perf_counter() - self._t_created
         return self.everyone
 
     def train(self) -> Arrays:

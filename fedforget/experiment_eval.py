@@ -47,6 +47,7 @@ class ExperimentEvaluation:
     _sampled: dict[str, list[int]]
     _eval_time: float
     _roc: dict[str, Any]
+    setup_s: float | None  # the setup phase (Experiment.setup), None before it ran
 
     if TYPE_CHECKING:
         @property
@@ -155,6 +156,7 @@ class ExperimentEvaluation:
             "models": models,
             "mia": self.mia.finish(models),
             "phases": {
+                **({"setup": {"time_s": self.setup_s}} if self.setup_s is not None else {}),
                 **{k: {"time_s": v.time_s, "rounds": v.rounds, "bytes_down": v.bytes_down, "bytes_up": v.bytes_up}
                    for k, v in ph.items()},
                 "per_round_evaluation": {"time_s": self._eval_time},

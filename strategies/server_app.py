@@ -8,6 +8,7 @@ from the run config (``[tool.flwr.app.config]`` in pyproject.toml or ``--run-con
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from flwr.app import Context
@@ -20,17 +21,26 @@ from strategies.flower_federation import FlowerFederation
 log = logging.getLogger(__name__)
 
 
-def run_experiment_on_grid(grid: Grid, cfg: ExperimentConfig, out_dir: str | Path) -> dict:
+def run_experiment_on_grid(grid: Grid, cfg: ExperimentConfig, out_dir: str | Path,
+                           marks: dict[str, float] | None = None) -> dict:
+    """``marks`` (optional) receives ``time.perf_counter()`` when the ServerApp starts,
+    when every SuperNode is connected (the ``partition`` query answered) and when the
+    results are written: ``fedforget run`` reports the fixed costs between them."""
+    marks = {} if marks is None else marks
+    marks["server_start"] = time.perf_counter()
     fed = FlowerFederation(grid, expected_nodes=cfg.partition.num_clients)
-    return Experiment(cfg, fed, out_dir).run()
+    marks["connected"] = time.perf_counter()
+    results = Experiment(cfg, fed, out_dir).run()
+    marks["server_end"] = time.perf_counter()
+    return results
 
 
-def make_server_app(cfg: ExperimentConfig, out_dir: str | Path) -> ServerApp:
+def make_server_app(cfg: ExperimentConfig, out_dir: str | Path, marks: dict[str, float] | None = None) -> ServerApp:
     server = ServerApp()
 
     @server.main()
     def main(grid: Grid, context: Context) -> None:
-        run_experiment_on_grid(grid, cfg, out_dir)
+        run_experiment_on_grid(grid, cfg, out_dir, marks)
 
     return server
 

@@ -25,5 +25,12 @@ def test_quickstart_under_flower_simulation(tmp_path):
     assert res["num_clients"] == 4 and res["forget"]["clients"] == [2]
     assert res["models"]["unlearned"]["bytes_sent"] > 0
     assert (out / "report.md").exists() and (out / "accuracy.png").exists()
+    # every fixed cost is a phase of its own, in the order they ran, and together with the
+    # work they account for the whole run (what no phase covers is the remainder)
+    ph = res["phases"]
+    assert list(ph)[:4] == ["ray_start", "engine_start", "connect", "setup"] and list(ph)[-1] == "ray_stop"
+    assert all(v["time_s"] >= 0 for v in ph.values())
+    assert sum(v["time_s"] for v in ph.values()) <= res["wall_time_s"] + 1e-6
+    assert "| engine_start | Flower's engine start" in (out / "report.md").read_text()
     # client-private scratch state is removed after the run
     assert not (out / "client-state").exists()

@@ -73,11 +73,28 @@ def _split(data: ArrayData, frac: float, seed: int) -> tuple[ArrayData, ArrayDat
     return data.take(np.sort(a)), data.take(np.sort(b))
 
 
+def _data_key(cfg: ExperimentConfig) -> tuple[DataConfig, PartitionConfig, DeletionConfig, int, int]:
+    rounds = cfg.training.rounds if cfg.deletion.stream.rate > 0 else 0  # the stream's horizon
+    return cfg.data, cfg.partition, cfg.deletion, cfg.runtime.seed, rounds
+
+
+_ADOPTED: dict[tuple[DataConfig, PartitionConfig, DeletionConfig, int, int], FederatedData] = {}
+
+
 def build_federated_data(cfg: ExperimentConfig) -> FederatedData:
     """Deterministic in the data-relevant sections only; cached on them (they are frozen,
     hashable dataclasses), so every message of a run reuses one build."""
-    rounds = cfg.training.rounds if cfg.deletion.stream.rate > 0 else 0  # the stream's horizon
-    return _build_cached(cfg.data, cfg.partition, cfg.deletion, cfg.runtime.seed, rounds)
+    key = _data_key(cfg)
+    if key in _ADOPTED:
+        return _ADOPTED[key]
+    return _build_cached(*key)
+
+
+def adopt_federated_data(cfg: ExperimentConfig, data: FederatedData) -> None:
+    """Take ``data``, built by another process from the same config, as this process's
+    build of ``cfg``'s data: a simulated client on Ray receives the driver's build instead
+    of deriving the same arrays again (fedforget.runtime.warm)."""
+    _ADOPTED[_data_key(cfg)] = data
 
 
 @functools.lru_cache(maxsize=4)

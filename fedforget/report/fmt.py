@@ -13,3 +13,8 @@ def fmt(v: Any, pct: bool = False, nd: int = 3) -> str:
     if isinstance(v, float):
         return f"{100 * v:.1f}" if pct else f"{v:.{nd}f}"
     return str(v)
+
+
+def mb(n: float) -> str:
+    """Bytes as megabytes, two decimals."""
+    return f"{n / 1e6:.2f} MB"

@@ -8,17 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from fedforget.io import atomic_write_text, read_jsonl
-from fedforget.report.fmt import fmt
+from fedforget.report.fmt import fmt, mb
 from fedforget.report.mia import mia_sections
+from fedforget.report.phases import phases_section
 from fedforget.report.plots import plot_roc, plot_rounds
 from fedforget.report.quality import quality_sections
 from fedforget.report.timeline import timeline_section
 
 _fmt = fmt
-
-
-def _mb(n: float) -> str:
-    return f"{n / 1e6:.2f} MB"
 
 
 def model_table(models: dict[str, Any]) -> str:
@@ -30,7 +27,7 @@ def model_table(models: dict[str, Any]) -> str:
         row = [f"**{name}**", _fmt(m.get("test_acc"), True), _fmt(m.get("retain_acc"), True),
                _fmt(m.get("forget_acc"), True), _fmt(m.get("asr"), True)]
         row += [_fmt(m.get("mia", {}).get(a, {}).get("auc")) for a in attacks]
-        row += [_fmt(m.get("distance_to_retrained")), f"{m.get('time_s', 0):.2f}", _mb(m.get("bytes_sent", 0))]
+        row += [_fmt(m.get("distance_to_retrained")), f"{m.get('time_s', 0):.2f}", mb(m.get("bytes_sent", 0))]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -84,11 +81,7 @@ def write_report(out_dir: str | Path) -> Path:
     lines += mia_sections(res, out)  # per-client, members audit, MIA-efficacy, vs retrained
     lines += quality_sections(res)  # indistinguishability, relearning attack, linear probe
     lines += timeline_section(out, res)  # streamed requests: per-request table, timeline, relapse
-    lines += ["", "## Phases", "", "| phase | rounds | wall time s | bytes down | bytes up |", "|---|---|---|---|---|"]
-    for ph, v in res["phases"].items():
-        lines.append(f"| {ph} | {v.get('rounds', '')} | {v['time_s']:.2f} | "
-                     f"{_mb(v['bytes_down']) if 'bytes_down' in v else ''} | {_mb(v['bytes_up']) if 'bytes_up' in v else ''} |")
-    lines += ["", f"Total wall time: {res['total_time_s']:.1f} s.", ""]
+    lines += phases_section(res)  # every phase, fixed costs marked, how they add up
     if (out / "accuracy.png").exists():
         lines += ["## Per-round metrics", "", "![per-round metrics](accuracy.png)", ""]
     if (out / "roc.png").exists():

@@ -10,11 +10,16 @@ when the server stores a message and hands every undelivered message over in one
 (still at most one message per node per pass, as Flower does).
 
 Flower's Ray backend gives an actor its next message only once the driver has fetched
-the previous reply, so each message also paid a full round trip with the actor idle;
-:func:`pipelined_pool` lets each actor hold up to ``PIPELINE_DEPTH`` messages.
+the previous reply, so each message also paid a full round trip with the actor idle: the
+pool installed here lets each actor hold up to ``PIPELINE_DEPTH`` messages.
 
-Both are installed by :func:`patched_engine` (a context manager) and removed on exit; if
-Flower's internals do not look as expected, nothing is patched.
+Two fixed costs are cut the same way (docs/performance.md, "Fixed costs"): the engine's
+pool adopts the warm actors :mod:`fedforget.runtime.warm` started right after Ray, and
+the engine's queues wake their idle readers when the run ends, instead of the reader
+finding out at the end of its ``queue.get(timeout=1.0)`` (up to 1 s of every shutdown).
+
+The replacements are installed by :func:`patched_engine` (a context manager) and removed
+on exit; if Flower's internals do not look as expected, nothing is patched.
 """
 
 from __future__ import annotations
@@ -22,14 +27,45 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
-from queue import Queue
+from queue import Empty, Queue
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 # Upper bound on how long a stored message can wait when a wake-up is missed.
 IDLE_WAIT_S = 0.05
+
+
+class WakeableQueue(Queue):
+    """A ``queue.Queue`` whose blocked ``get`` raises ``Empty`` as soon as :meth:`close`
+    is called (items already queued are still handed out)."""
+
+    def __init__(self, maxsize: int = 0) -> None:
+        super().__init__(maxsize)
+        self.closed = False
+
+    def close(self) -> None:
+        with self.mutex:
+            self.closed = True
+            self.not_empty.notify_all()
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if not block or timeout is not None and timeout <= 0:
+            return super().get(block, timeout)
+        with self.not_empty:
+            end = None if timeout is None else time.monotonic() + timeout
+            while not self._qsize():
+                if self.closed:
+                    raise Empty
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    raise Empty
+                self.not_empty.wait(left)
+            item = self._get()
+            self.not_full.notify()
+            return item
 
 
 def fast_extractor(state: Any, queue: Queue, nodes_mapping: Any, f_stop: threading.Event) -> None:
@@ -77,71 +113,124 @@ def fast_extractor(state: Any, queue: Queue, nodes_mapping: Any, f_stop: threadi
             del state.store_message_ins
 
 
-PIPELINE_DEPTH = 3  # messages in flight per Ray actor (PipelinedActorPool)
-
-
-def pipelined_pool(base: type) -> type:
-    """A subclass of Flower's ``BasicActorPool`` that hands each actor up to
-    ``PIPELINE_DEPTH`` messages at once. Flower's pool gives an actor its next message
-    only after the driver has fetched the previous reply, so every message paid the
-    round trip (reply transfer, the driver's wake-up, the next message's pickling and
-    transfer) with the actor idle: on 2 cores an actor was busy 46% of the time. With a
-    second message already queued in the actor (Ray runs an actor's calls one at a time,
-    in order), the actor starts it as soon as the first is done. The engine runs one
-    worker thread per slot (``num_actors`` counts slots), each blocking on its own reply
-    as before; messages and replies are unchanged."""
-
-    class PipelinedActorPool(base):  # type: ignore[misc, valid-type]
-        def add_actors_to_pool(self, num_actors: int) -> None:
-            actors = [self.create_actor_fn() for _ in range(num_actors)]
-            for _ in range(PIPELINE_DEPTH):  # slots interleaved: consecutive messages go to different actors
-                self.pool.extend(actors)
-            self.num_actors += num_actors * PIPELINE_DEPTH
-
-        def terminate_all_actors(self) -> None:
-            seen: set[int] = set()
-            for actor in list(self.pool) + list(self._future_to_actor.values()):
-                if id(actor) not in seen:
-                    seen.add(id(actor))
-                    actor.terminate.remote()
-
-    return PipelinedActorPool
+PIPELINE_DEPTH = 3  # messages in flight per Ray actor (see _adopting)
 
 
 def _compatible(state_cls: Any) -> bool:
     return all(hasattr(state_cls, a) for a in ("store_message_ins", "_check_stored_messages"))
 
 
+def _same_actor_api(ray_actor: Any) -> bool:
+    """Flower's pool calls ``run(client_app_fn, message, cid, context)`` and ``terminate()``
+    on its actors, as :class:`fedforget.runtime.warm.ClientActor` implements them."""
+    import inspect
+
+    base = getattr(ray_actor, "VirtualClientEngineActor", None)
+    if base is None or not hasattr(base, "terminate"):
+        return False
+    params = [p for p in inspect.signature(base.run).parameters if not p.startswith("_ray")]  # Ray's tracing adds one
+    return params == ["self", "client_app_fn", "message", "cid", "context"]
+
+
+def _adopting(pool_cls: Any, warm: list[Any]) -> Any:
+    """``BasicActorPool.add_actors_to_pool`` that takes the warm actors first, creates the
+    rest, and puts every actor into the pool ``PIPELINE_DEPTH`` times.
+
+    Warm actors go to the end of the pool's idle list, which Flower pops from: messages
+    reach warm actors before any actor it had to create cold.
+
+    Pipelining: Flower's pool gives an actor its next message only after the driver has
+    fetched the previous reply, so every message paid the round trip (reply transfer,
+    the driver's wake-up, the next message's pickling and transfer) with the actor idle:
+    on 2 cores an actor was busy 46% of the time (docs/performance.md, finding 14). With
+    each actor in the idle list ``PIPELINE_DEPTH`` times (interleaved, so consecutive
+    messages go to different actors), an actor already holds its next message when it
+    finishes one (Ray runs an actor's calls one at a time, in order). ``num_actors``
+    counts these slots, and the engine starts one worker thread per slot, each blocking
+    on its own reply as before; messages and replies are Flower's."""
+
+    def add_actors_to_pool(self: Any, num_actors: int) -> None:
+        from fedforget.runtime import warm as warm_mod
+
+        take = min(num_actors, len(warm))
+        adopted = warm[:take]
+        del warm[:take]
+        warm_mod.kill(warm)  # more than the pool holds: give their resources back
+        actors = [self.create_actor_fn() for _ in range(num_actors - take)] + adopted
+        for _ in range(PIPELINE_DEPTH):
+            self.pool.extend(actors)
+        self.num_actors += num_actors * PIPELINE_DEPTH
+        log.debug("Flower's actor pool adopted %d warm actors, created %d, %d slots each",
+                  take, num_actors - take, PIPELINE_DEPTH)
+
+    return add_actors_to_pool
+
+
+def _terminate_each_once(self: Any) -> None:
+    """``BasicActorPool.terminate_all_actors`` for a pool that lists an actor once per
+    slot (and not at all while all its slots are busy)."""
+    seen: set[int] = set()
+    for actor in [*self.pool, *self._future_to_actor.values()]:
+        if id(actor) not in seen:
+            seen.add(id(actor))
+            actor.terminate.remote()
+
+
 @contextlib.contextmanager
-def patched_engine() -> Iterator[bool]:
-    """Install :func:`fast_extractor` into Flower's simulation engine for the duration of
-    the block; yields whether it was installed."""
+def patched_engine(warm_actors: list[Any] | None = None) -> Iterator[bool]:
+    """Install :func:`fast_extractor` and :class:`WakeableQueue` into Flower's simulation
+    engine for the duration of the block, and have its actor pool adopt ``warm_actors``
+    (:mod:`fedforget.runtime.warm`); yields whether the engine was patched. Warm actors
+    that are not adopted are killed on exit (or at once when nothing can be patched)."""
+    from fedforget.runtime import warm as warm_mod
+
+    warm = warm_actors if warm_actors is not None else []
     try:
         from flwr.server.superlink.fleet.vce import vce_api
-        from flwr.server.superlink.fleet.vce.backend import raybackend
         from flwr.server.superlink.linkstate.in_memory_linkstate import InMemoryLinkState
+        from flwr.simulation.ray_transport import ray_actor
     except ImportError:  # another Flower layout: run unpatched
+        warm_mod.kill(warm)
         yield False
         return
     original = getattr(vce_api, "add_messages_to_queue", None)
-    if original is None or not _compatible(InMemoryLinkState):
-        log.warning("Flower's simulation engine has an unexpected layout; running without the latency fix")
+    pool_cls = getattr(ray_actor, "BasicActorPool", None)
+    if (original is None or not _compatible(InMemoryLinkState) or getattr(vce_api, "Queue", None) is not Queue
+            or pool_cls is None or not all(hasattr(pool_cls, a) for a in ("add_actors_to_pool", "terminate_all_actors"))
+            or not _same_actor_api(ray_actor)):
+        log.warning("Flower's simulation engine has an unexpected layout; running without the latency fixes")
+        warm_mod.kill(warm)
         yield False
         return
+    queues: list[WakeableQueue] = []
+
+    class TrackedQueue(WakeableQueue):
+        def __init__(self, maxsize: int = 0) -> None:
+            super().__init__(maxsize)
+            queues.append(self)
 
     def extractor(state: Any, queue: Queue, nodes_mapping: Any, f_stop: threading.Event) -> None:
-        if isinstance(state, InMemoryLinkState) and hasattr(state, "message_ins_store"):
-            fast_extractor(state, queue, nodes_mapping, f_stop)
-        else:
-            original(state, queue, nodes_mapping, f_stop)
+        try:
+            if isinstance(state, InMemoryLinkState) and hasattr(state, "message_ins_store"):
+                fast_extractor(state, queue, nodes_mapping, f_stop)
+            else:
+                original(state, queue, nodes_mapping, f_stop)
+        finally:
+            if f_stop.is_set():  # the run is over: wake the workers and the injector now
+                for q in queues:
+                    q.close()
 
+    original_add = pool_cls.add_actors_to_pool
     vce_api.add_messages_to_queue = extractor
-    pool_base = getattr(raybackend, "BasicActorPool", None)
-    if pool_base is not None and all(hasattr(pool_base, a) for a in ("add_actors_to_pool", "terminate_all_actors", "submit")):
-        raybackend.BasicActorPool = pipelined_pool(pool_base)
+    vce_api.Queue = TrackedQueue
+    original_terminate = pool_cls.terminate_all_actors
+    pool_cls.add_actors_to_pool = _adopting(pool_cls, warm)
+    pool_cls.terminate_all_actors = _terminate_each_once
     try:
         yield True
     finally:
         vce_api.add_messages_to_queue = original
-        if pool_base is not None:
-            raybackend.BasicActorPool = pool_base
+        vce_api.Queue = Queue
+        pool_cls.add_actors_to_pool = original_add
+        pool_cls.terminate_all_actors = original_terminate
+        warm_mod.kill(warm)

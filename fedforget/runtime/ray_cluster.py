@@ -34,6 +34,7 @@ HOW_TO_START = (
 class RaySession:
     started: bool  # True: we started this Ray instance (and stop it); False: we joined a cluster
     address: str
+    capacity: int = 0  # clients the cluster runs at once (Flower's actor pool size)
 
 
 def client_resources(cfg: ExperimentConfig) -> dict[str, float]:
@@ -97,7 +98,7 @@ def start_or_join(cfg: ExperimentConfig) -> RaySession:
         )
         session = RaySession(started=True, address="local")
     try:
-        check_resources(cfg, ray.nodes())
+        session.capacity = check_resources(cfg, ray.nodes())
     except ConfigError:
         stop(session)
         raise

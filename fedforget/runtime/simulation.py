@@ -86,29 +86,58 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, write_report: boo
     return results
 
 
+SHARE_DATA_MAX_BYTES = 64 * 1024 * 1024  # the driver's data build goes to the actors up to this size
+
+
 def _run_flower_simulation(cfg: ExperimentConfig, out: Path, state_root: Path) -> dict[str, Any]:
+    """Flower's simulation engine on Ray. Every fixed cost of the run is a phase of its
+    own in ``results.json`` (docs/performance.md, "Fixed costs"): ``ray_start`` (import
+    ray, ``ray.init`` or joining a cluster, the resource check), ``engine_start`` (importing
+    Flower and the adapters, starting the warm client actors, building the apps, Flower's
+    engine and actor pool, until the ServerApp starts), ``connect`` (waiting for the
+    SuperNodes and the ``partition`` query), then the experiment's own ``setup`` and work
+    phases, and ``ray_stop`` (from ``results.json`` being written to Ray being shut down)."""
     import json
     import warnings
 
-    from flwr.simulation import run_simulation
+    from fedforget.runtime import warm
+    from fedforget.runtime.ray_cluster import client_resources
 
-    # strategies/ and clients/ are the Flower adapters; loaded by name so that the core
-    # library has no import-time dependency on them.
-    server_mod = importlib.import_module("strategies.server_app")
-    client_mod = importlib.import_module("clients.client_app")
     results_path = out / "results.json"
     results_path.unlink(missing_ok=True)
-    server_app = server_mod.make_server_app(cfg, out)
+    marks: dict[str, float] = {}  # perf_counter() at the ServerApp's milestones (strategies/server_app.py)
     t0 = time.perf_counter()
     session = ray_cluster.start_or_join(cfg)  # fails fast: unreachable address, missing resources
-    ray_start = time.perf_counter() - t0
+    t_ray = time.perf_counter()
     log.info("starting Flower simulation: %d SuperNodes on Ray (%s, %.1fs to start)",
-             cfg.partition.num_clients, session.address, ray_start)
-    # run_simulation is deprecated in flwr 1.42 in favour of `flwr run`, which needs a
-    # SuperLink process and a run config; it stays the only in-process entry point
-    # (docs/performance.md). patched_engine: see fedforget.runtime.engine.
+             cfg.partition.num_clients, session.address, t_ray - t0)
+    actors: list[Any] = []
     try:
-        with warnings.catch_warnings(), patched_engine():
+        import ray
+
+        from fedforget.data.federation import build_federated_data
+
+        # The run's data, built once here (the server's side reuses it) and shared with
+        # the clients through Ray's object store instead of derived again by every actor;
+        # a large dataset (beyond SHARE_DATA_MAX_BYTES) is derived by each actor instead,
+        # so that it never has to fit the object store (runtime.ray_address clusters size
+        # it themselves; a private instance gets 256 MB).
+        fd = build_federated_data(cfg)
+        nbytes = sum(d.x.nbytes + d.y.nbytes for d in (fd.train, fd.test, fd.nonmember))
+        data = ray.put(fd) if nbytes <= SHARE_DATA_MAX_BYTES else None
+        # Client actors start now and warm up (imports, data) while the driver goes on
+        # starting; Flower's pool adopts them (fedforget.runtime.warm, engine.patched_engine).
+        actors = warm.start(min(session.capacity, cfg.partition.num_clients), client_resources(cfg), cfg.to_yaml(), data)
+        from flwr.simulation import run_simulation
+        # strategies/ and clients/ are the Flower adapters; loaded by name so that the core
+        # library has no import-time dependency on them.
+        server_mod = importlib.import_module("strategies.server_app")
+        client_mod = importlib.import_module("clients.client_app")
+        server_app = server_mod.make_server_app(cfg, out, marks=marks)
+        # run_simulation is deprecated in flwr 1.42 in favour of `flwr run`, which needs a
+        # SuperLink process and a run config; it stays the only in-process entry point
+        # (docs/performance.md). patched_engine: see fedforget.runtime.engine.
+        with warnings.catch_warnings(), patched_engine(actors):
             warnings.simplefilter("ignore")
             run_simulation(
                 server_app=server_app,
@@ -117,17 +146,23 @@ def _run_flower_simulation(cfg: ExperimentConfig, out: Path, state_root: Path) -
                 backend_config=backend_config(cfg, state_root),  # type: ignore[arg-type]
             )
     finally:
+        warm.kill(actors)  # none left unless the engine never started
         ray_cluster.stop(session)  # Flower's backend already disconnected; a joined cluster keeps running
-    t_end = time.time()
+    t_end = time.perf_counter()
     if not results_path.exists():
         from fedforget.errors import FedForgetError
 
         raise FedForgetError(f"the simulation ended without writing {results_path}; see the log above")
     results = json.loads(results_path.read_text())
-    # Ray start-up and tear-down (Flower's engine threads, actors, ray.shutdown): the run's
-    # fixed cost, reported apart from the phases' work. Tear-down = from results.json
-    # being written (the experiment's last act) to the engine's return.
-    results.setdefault("phases", {})["ray_start"] = {"time_s": ray_start}
-    results["phases"]["ray_stop"] = {"time_s": max(0.0, t_end - results_path.stat().st_mtime)}
+    t_server = marks.get("server_start", t_ray)
+    t_connected = marks.get("connected", t_server)
+    results["phases"] = {  # in the order they ran
+        "ray_start": {"time_s": t_ray - t0},
+        "engine_start": {"time_s": t_server - t_ray},
+        "connect": {"time_s": t_connected - t_server},
+        **results.get("phases", {}),
+        "ray_stop": {"time_s": t_end - marks.get("server_end", t_end)},
+    }
+    results["wall_time_s"] = t_end - t0  # the whole run: ray start to ray stop
     atomic_write_json(results_path, results)
     return results

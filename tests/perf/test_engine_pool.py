@@ -17,7 +17,7 @@ class FakeActor:
         self.terminated += 1
 
 
-class FakeBasePool:  # the parts of Flower's BasicActorPool the subclass relies on
+class FakePool:  # the parts of Flower's BasicActorPool the patched methods rely on
     def __init__(self) -> None:
         self.pool: list[FakeActor] = []
         self.num_actors = 0
@@ -34,32 +34,33 @@ class FakeBasePool:  # the parts of Flower's BasicActorPool the subclass relies 
         self._future_to_actor[future] = actor
         return future
 
-    def add_actors_to_pool(self, num_actors: int) -> None:
-        raise AssertionError("replaced by the subclass")
-
-    def terminate_all_actors(self) -> None:
-        raise AssertionError("replaced by the subclass")
-
 
 def test_slots_interleave_and_terminate_once() -> None:
-    pool = engine.pipelined_pool(FakeBasePool)()
-    pool.add_actors_to_pool(2)
-    assert len(pool.made) == 2  # two actors (processes), not six
-    assert pool.num_actors == 2 * engine.PIPELINE_DEPTH  # the engine starts one worker thread per slot
-    order = [pool.pool[-1 - i].name for i in range(len(pool.pool))]  # the order submit() pops them
-    assert all(a != b for a, b in zip(order, order[1:], strict=False))  # consecutive messages: different actors
-    assert sorted(order) == sorted(["a0", "a1"] * engine.PIPELINE_DEPTH)
-    pool.submit(None, None)  # one slot busy: its actor still terminates, once
-    pool.terminate_all_actors()
-    assert [a.terminated for a in pool.made] == [1, 1]
+    FakePool.add_actors_to_pool = engine._adopting(FakePool, [])  # type: ignore[attr-defined]
+    FakePool.terminate_all_actors = engine._terminate_each_once  # type: ignore[attr-defined]
+    try:
+        pool = FakePool()
+        pool.add_actors_to_pool(2)  # type: ignore[attr-defined]
+        assert len(pool.made) == 2  # two actors (processes), not six
+        assert pool.num_actors == 2 * engine.PIPELINE_DEPTH  # the engine starts one worker thread per slot
+        order = [pool.pool[-1 - i].name for i in range(len(pool.pool))]  # the order submit() pops them
+        assert all(a != b for a, b in zip(order, order[1:], strict=False))  # consecutive messages: different actors
+        assert sorted(order) == sorted(["a0", "a1"] * engine.PIPELINE_DEPTH)
+        a0 = pool.made[0]  # every slot of a0 busy: in no idle slot, yet terminated (once)
+        pool.pool = [a for a in pool.pool if a is not a0]
+        pool._future_to_actor = {object(): a0 for _ in range(engine.PIPELINE_DEPTH)}
+        pool.terminate_all_actors()  # type: ignore[attr-defined]
+        assert [a.terminated for a in pool.made] == [1, 1]
+    finally:
+        del FakePool.add_actors_to_pool, FakePool.terminate_all_actors  # type: ignore[attr-defined]
 
 
 def test_installed_only_inside_patched_engine() -> None:
-    from flwr.server.superlink.fleet.vce.backend import raybackend
+    from flwr.simulation.ray_transport.ray_actor import BasicActorPool
 
-    original = raybackend.BasicActorPool
+    add, terminate = BasicActorPool.add_actors_to_pool, BasicActorPool.terminate_all_actors
     with engine.patched_engine() as installed:
         assert installed
-        assert raybackend.BasicActorPool is not original
-        assert issubclass(raybackend.BasicActorPool, original)
-    assert raybackend.BasicActorPool is original
+        assert BasicActorPool.add_actors_to_pool is not add
+        assert BasicActorPool.terminate_all_actors is engine._terminate_each_once
+    assert BasicActorPool.add_actors_to_pool is add and BasicActorPool.terminate_all_actors is terminate
