@@ -19,13 +19,13 @@ from typing import Any, Literal
 
 import yaml
 
+from fedforget.config_deletion import BackdoorConfig, DeletionConfig, DeletionRequest, StreamConfig
 from fedforget.config_fields import (
     VALIDATORS,
     _check,
     _nonneg,
     _pos,
     _to_plain,
-    _unit_closed,
     _unit_open,
     apply_overrides,
     from_dict,
@@ -49,10 +49,13 @@ from fedforget.errors import ConfigError
 # Sections defined in fedforget.config_sections and the field machinery are part of this
 # module's public surface (``from fedforget.config import RuntimeConfig`` keeps working).
 __all__ = [
+    "BackdoorConfig",
     "CompareConfig",
     "CompareEntry",
     "CompressionConfig",
     "ConMUConfig",
+    "DeletionConfig",
+    "DeletionRequest",
     "FaultInjection",
     "FedEraserConfig",
     "MinClientsFraction",
@@ -61,6 +64,7 @@ __all__ = [
     "QuantizationConfig",
     "RuntimeConfig",
     "SparsityConfig",
+    "StreamConfig",
     "apply_overrides",
     "from_dict",
 ]
@@ -143,69 +147,6 @@ class TrainingConfig:
     momentum: float = field(default=0.9, metadata=_check(lambda v: 0 <= v < 1, "a float in [0, 1)"))
     weight_decay: float = field(default=0.0, metadata=_nonneg("float"))
     clients_per_round: float = field(default=1.0, metadata=_check(lambda v: 0 < v <= 1, "a float in (0, 1]"))
-
-
-@dataclass(frozen=True)
-class DeletionRequest:
-    """One deletion request. ``granularity``:
-
-    * ``samples``: ``fraction`` of client ``client``'s data, or the global ``ids`` listed;
-    * ``class``: every client's samples of ``label``;
-    * ``client``: everything client ``client`` contributed.
-    """
-
-    granularity: Literal["samples", "class", "client"] = "client"
-    client: int = field(default=-1, metadata=_check(lambda v: v >= -1, "a client index >= 0"))
-    fraction: float = field(default=0.0, metadata=_unit_closed())
-    ids: tuple[int, ...] = ()
-    label: int = field(default=-1, metadata=_check(lambda v: v >= -1, "a class label >= 0"))
-    # When it arrives (fedforget.runloop): -1 = after training (one deletion moment, as in a
-    # plain run); t >= 0 = after t training rounds, served by ``deletion.policy``.
-    at_round: int = field(default=-1, metadata=_check(lambda v: v >= -1, "-1 (after training) or a round >= 0"))
-
-
-@dataclass(frozen=True)
-class BackdoorConfig:
-    """Backdoor probe: a trigger stamped on part of the forget set, relabelled to ``target``."""
-
-    enabled: bool = False
-    fraction: float = field(default=0.5, metadata=_check(lambda v: 0 < v <= 1, "a float in (0, 1]"))
-    target: int = field(default=0, metadata=_nonneg())
-    size: int = field(default=2, metadata=_pos("int"))  # trigger square side, in pixels
-    value: float = 1.0
-
-
-@dataclass(frozen=True)
-class StreamConfig:
-    """Generated deletion requests (fedforget.stream): Poisson arrivals of ``rate``
-    requests per training round in rounds [``start_round``, ``end_round``] (-1 = the last
-    training round), granularities drawn with weights ``mix_*``; a ``samples`` request
-    deletes ``fraction`` of one client's data. ``rate: 0`` = off."""
-
-    rate: float = field(default=0.0, metadata=_nonneg("float"))
-    mix_samples: float = field(default=1.0, metadata=_nonneg("float"))
-    mix_class: float = field(default=0.0, metadata=_nonneg("float"))
-    mix_client: float = field(default=1.0, metadata=_nonneg("float"))
-    fraction: float = field(default=0.2, metadata=_check(lambda v: 0 < v <= 1, "a float in (0, 1]"))
-    start_round: int = field(default=1, metadata=_nonneg())
-    end_round: int = field(default=-1, metadata=_check(lambda v: v >= -1, "-1 (last round) or a round >= 0"))
-    max_requests: int = field(default=0, metadata=_nonneg())  # 0 = no limit
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class DeletionConfig:
-    """``policy`` serves requests that arrive during training (``at_round`` or ``stream``):
-    ``immediate`` at once; ``batched`` every ``batch_every`` rounds or when ``batch_pending``
-    are pending; ``deadline`` in batches, no request waiting more than ``deadline`` rounds."""
-
-    requests: tuple[DeletionRequest, ...] = (DeletionRequest(),)
-    backdoor: BackdoorConfig = BackdoorConfig()
-    stream: StreamConfig = StreamConfig()
-    policy: Literal["immediate", "batched", "deadline"] = "immediate"
-    batch_every: int = field(default=0, metadata=_nonneg())
-    batch_pending: int = field(default=0, metadata=_nonneg())
-    deadline: int = field(default=0, metadata=_nonneg())
 
 
 @dataclass(frozen=True)

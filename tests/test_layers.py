@@ -1,7 +1,7 @@
 """Architecture checks over the source of ``fedforget/`` (every import, lazy ones inside
 functions included; imports under ``if TYPE_CHECKING:`` are not run and not counted):
 
-* ``config.py`` (with its parts ``config_fields.py`` and ``config_sections.py``) depends
+* ``config.py`` (with its parts ``config_deletion.py``, ``config_fields.py`` and ``config_sections.py``) depends
   on nothing of fedforget but its errors;
 * there are no import cycles between fedforget modules;
 * the core library never imports Flower (only ``fedforget/runtime/`` does).
@@ -72,7 +72,7 @@ def test_graph_is_not_empty() -> None:
     assert "fedforget.config" in GRAPH["fedforget.experiment"]  # the parser sees imports
 
 
-CONFIG_PARTS = {"fedforget.config", "fedforget.config_fields", "fedforget.config_sections"}
+CONFIG_PARTS = {"fedforget.config", "fedforget.config_deletion", "fedforget.config_fields", "fedforget.config_sections"}
 
 
 def test_config_depends_only_on_errors() -> None:
