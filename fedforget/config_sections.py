@@ -135,6 +135,12 @@ class RuntimeConfig:
     # next message; a node-local folder caches it), "dir" = the state_dir folder itself
     # (one machine, or a folder every node mounts). See docs/scale-out.md.
     client_state: Literal["context", "dir"] = "context"
+    # Messages in flight per Ray actor (fedforget.runtime.engine): each actor already holds
+    # its next message when it finishes one. A message queued behind a client that hangs
+    # waits with it (until client_timeout_s, then it is retried elsewhere), so a hang can
+    # cost the clients queued behind it their round. 0 = auto: 3, or 1 when runtime.faults
+    # injects a hang. 1 = Flower's own dispatch.
+    pipeline_depth: int = field(default=0, metadata=_nonneg())
     # Client faults (fedforget.faults): a client that fails or sends no reply within
     # client_timeout_s is retried once, then left out of the round; a round needs
     # min_clients_fraction of its clients (one float, or per phase); a forget client that

@@ -113,7 +113,16 @@ def fast_extractor(state: Any, queue: Queue, nodes_mapping: Any, f_stop: threadi
             del state.store_message_ins
 
 
-PIPELINE_DEPTH = 3  # messages in flight per Ray actor (see _adopting)
+PIPELINE_DEPTH = 3  # messages in flight per Ray actor by default (see _adopting)
+
+
+def pipeline_depth(rt: Any) -> int:
+    """``runtime.pipeline_depth``, with 0 resolved: ``PIPELINE_DEPTH``, or 1 (Flower's own
+    dispatch) when ``runtime.faults`` injects a hang, whose queued neighbours would
+    otherwise wait with it and be left out of the round too."""
+    if rt.pipeline_depth:
+        return int(rt.pipeline_depth)
+    return 1 if any(f.kind == "hang" for f in rt.faults) else PIPELINE_DEPTH
 
 
 def _compatible(state_cls: Any) -> bool:
@@ -132,9 +141,9 @@ def _same_actor_api(ray_actor: Any) -> bool:
     return params == ["self", "client_app_fn", "message", "cid", "context"]
 
 
-def _adopting(pool_cls: Any, warm: list[Any]) -> Any:
+def _adopting(pool_cls: Any, warm: list[Any], depth: int = PIPELINE_DEPTH) -> Any:
     """``BasicActorPool.add_actors_to_pool`` that takes the warm actors first, creates the
-    rest, and puts every actor into the pool ``PIPELINE_DEPTH`` times.
+    rest, and puts every actor into the pool ``depth`` times.
 
     Warm actors go to the end of the pool's idle list, which Flower pops from: messages
     reach warm actors before any actor it had to create cold.
@@ -143,11 +152,12 @@ def _adopting(pool_cls: Any, warm: list[Any]) -> Any:
     fetched the previous reply, so every message paid the round trip (reply transfer,
     the driver's wake-up, the next message's pickling and transfer) with the actor idle:
     on 2 cores an actor was busy 46% of the time (docs/performance.md, finding 14). With
-    each actor in the idle list ``PIPELINE_DEPTH`` times (interleaved, so consecutive
+    each actor in the idle list ``depth`` times (interleaved, so consecutive
     messages go to different actors), an actor already holds its next message when it
     finishes one (Ray runs an actor's calls one at a time, in order). ``num_actors``
     counts these slots, and the engine starts one worker thread per slot, each blocking
-    on its own reply as before; messages and replies are Flower's."""
+    on its own reply as before; messages and replies are Flower's. A message queued
+    behind a client that hangs waits with it (:func:`pipeline_depth`)."""
 
     def add_actors_to_pool(self: Any, num_actors: int) -> None:
         from fedforget.runtime import warm as warm_mod
@@ -157,11 +167,11 @@ def _adopting(pool_cls: Any, warm: list[Any]) -> Any:
         del warm[:take]
         warm_mod.kill(warm)  # more than the pool holds: give their resources back
         actors = [self.create_actor_fn() for _ in range(num_actors - take)] + adopted
-        for _ in range(PIPELINE_DEPTH):
+        for _ in range(depth):
             self.pool.extend(actors)
-        self.num_actors += num_actors * PIPELINE_DEPTH
+        self.num_actors += num_actors * depth
         log.debug("Flower's actor pool adopted %d warm actors, created %d, %d slots each",
-                  take, num_actors - take, PIPELINE_DEPTH)
+                  take, num_actors - take, depth)
 
     return add_actors_to_pool
 
@@ -177,11 +187,12 @@ def _terminate_each_once(self: Any) -> None:
 
 
 @contextlib.contextmanager
-def patched_engine(warm_actors: list[Any] | None = None) -> Iterator[bool]:
+def patched_engine(warm_actors: list[Any] | None = None, depth: int = PIPELINE_DEPTH) -> Iterator[bool]:
     """Install :func:`fast_extractor` and :class:`WakeableQueue` into Flower's simulation
     engine for the duration of the block, and have its actor pool adopt ``warm_actors``
-    (:mod:`fedforget.runtime.warm`); yields whether the engine was patched. Warm actors
-    that are not adopted are killed on exit (or at once when nothing can be patched)."""
+    (:mod:`fedforget.runtime.warm`), each actor holding ``depth`` messages
+    (:func:`pipeline_depth`); yields whether the engine was patched. Warm actors that are
+    not adopted are killed on exit (or at once when nothing can be patched)."""
     from fedforget.runtime import warm as warm_mod
 
     warm = warm_actors if warm_actors is not None else []
@@ -224,7 +235,7 @@ def patched_engine(warm_actors: list[Any] | None = None) -> Iterator[bool]:
     vce_api.add_messages_to_queue = extractor
     vce_api.Queue = TrackedQueue
     original_terminate = pool_cls.terminate_all_actors
-    pool_cls.add_actors_to_pool = _adopting(pool_cls, warm)
+    pool_cls.add_actors_to_pool = _adopting(pool_cls, warm, max(1, int(depth)))
     pool_cls.terminate_all_actors = _terminate_each_once
     try:
         yield True

@@ -15,7 +15,7 @@ from typing import Any
 from fedforget.config import ExperimentConfig
 from fedforget.io import atomic_write_json
 from fedforget.runtime import ray_cluster
-from fedforget.runtime.engine import patched_engine
+from fedforget.runtime.engine import patched_engine, pipeline_depth
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def _run_flower_simulation(cfg: ExperimentConfig, out: Path, state_root: Path) -
         # run_simulation is deprecated in flwr 1.42 in favour of `flwr run`, which needs a
         # SuperLink process and a run config; it stays the only in-process entry point
         # (docs/performance.md). patched_engine: see fedforget.runtime.engine.
-        with warnings.catch_warnings(), patched_engine(actors):
+        with warnings.catch_warnings(), patched_engine(actors, pipeline_depth(cfg.runtime)):
             warnings.simplefilter("ignore")
             run_simulation(
                 server_app=server_app,

@@ -64,3 +64,30 @@ def test_installed_only_inside_patched_engine() -> None:
         assert BasicActorPool.add_actors_to_pool is not add
         assert BasicActorPool.terminate_all_actors is engine._terminate_each_once
     assert BasicActorPool.add_actors_to_pool is add and BasicActorPool.terminate_all_actors is terminate
+
+
+def test_depth_from_config_and_off_for_injected_hangs() -> None:
+    import pytest
+
+    from fedforget.errors import ConfigError
+    from tests.conftest import tiny_config
+
+    assert engine.pipeline_depth(tiny_config().runtime) == engine.PIPELINE_DEPTH  # auto
+    assert engine.pipeline_depth(tiny_config("runtime.pipeline_depth=1").runtime) == 1  # Flower's own dispatch
+    hang = "runtime.faults=[{client: 1, phase: unlearn, round: 1, kind: hang}]"
+    assert engine.pipeline_depth(tiny_config(hang).runtime) == 1  # a hang's queued neighbours would wait with it
+    assert engine.pipeline_depth(tiny_config(hang, "runtime.pipeline_depth=2").runtime) == 2  # asked for
+    raising = "runtime.faults=[{client: 1, phase: train, round: 1, kind: raise}]"
+    assert engine.pipeline_depth(tiny_config(raising).runtime) == engine.PIPELINE_DEPTH
+    with pytest.raises(ConfigError, match="pipeline_depth"):
+        tiny_config("runtime.pipeline_depth=-1")
+
+
+def test_depth_one_is_flowers_pool() -> None:
+    FakePool.add_actors_to_pool = engine._adopting(FakePool, [], depth=1)  # type: ignore[attr-defined]
+    try:
+        pool = FakePool()
+        pool.add_actors_to_pool(2)  # type: ignore[attr-defined]
+        assert [a.name for a in pool.pool] == ["a0", "a1"] and pool.num_actors == 2
+    finally:
+        del FakePool.add_actors_to_pool  # type: ignore[attr-defined]
