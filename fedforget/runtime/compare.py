@@ -14,6 +14,7 @@ from typing import Any
 from fedforget.compare_seeds import seed_config, seeds_of, write_latex, write_seed_comparison
 from fedforget.config import ExperimentConfig
 from fedforget.errors import FedForgetError
+from fedforget.runtime.engine import patched_engine, pipeline_depth
 from fedforget.runtime.simulation import _state_root, backend_config
 from fedforget.validate import validate_experiment
 
@@ -54,7 +55,9 @@ def _run_one(cfg: ExperimentConfig, out: Path) -> dict[str, Any]:
         client_mod = importlib.import_module("clients.client_app")
         path = out / "comparison.json"
         path.unlink(missing_ok=True)
-        with warnings.catch_warnings():
+        # The engine's latency fixes and pipelined actor pool, as for `fedforget run`
+        # (fedforget.runtime.engine); no warm actors here: Flower starts Ray itself.
+        with warnings.catch_warnings(), patched_engine(depth=pipeline_depth(cfg.runtime)):
             warnings.simplefilter("ignore")
             run_simulation(
                 server_app=server_mod.make_compare_server_app(cfg, out),
