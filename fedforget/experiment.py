@@ -6,7 +6,8 @@
 The round loop lives here once (:class:`RoundLoop`); checkpoints, the metrics sink and
 progress reporting hang on it. Flower appears nowhere: ``strategies/`` supplies a
 Federation backed by Flower's Grid. The evaluation methods (per round and final, results
-files) come from :class:`~fedforget.experiment_eval.ExperimentEvaluation`.
+files) come from :class:`~fedforget.experiment_eval.ExperimentEvaluation`, the unlearning
+exchange and step from :class:`~fedforget.experiment_unlearn.ExperimentUnlearning`.
 """
 
 from __future__ import annotations
@@ -19,39 +20,34 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from fedforget.checkpoint import take_resume_request
-from fedforget.combiners import COMBINERS
 from fedforget.compression import compressor_for
 from fedforget.config import ExperimentConfig
 from fedforget.data.federation import build_federated_data
 from fedforget.device import CPU, device_for, place
 from fedforget.experiment_eval import RESULTS_VERSION, ExperimentEvaluation  # noqa: F401 (RESULTS_VERSION re-exported)
+from fedforget.experiment_unlearn import ExperimentUnlearning
 from fedforget.faults import (
     FaultPolicy,
     FaultTolerantFederation,
     PendingDeletions,
-    UnservedDeletionError,
 )
 from fedforget.federation import Arrays, Federation, Scalars
 from fedforget.io import atomic_write_text
 from fedforget.models import build_model
-from fedforget.params import flat_params, get_arrays, set_arrays, set_flat_params, weighted_average
-from fedforget.projection import max_abs_cosine
+from fedforget.params import get_arrays, weighted_average
 from fedforget.receipts.records import DeletionRecords
 from fedforget.runloop import PhaseRecord, RoundLoop
 from fedforget.seeding import derive_seed, np_rng
 from fedforget.timeline import Timeline
-from fedforget.unlearning.calibration import member_share, reference_options, should_stop
 from fedforget.unlearning.procedure import Procedure, resolve_procedure
-from fedforget.unlearning.stability import check_finite_arrays, check_finite_updates
 from fedforget.validate import validate_experiment
 
 log = logging.getLogger(__name__)
 
 
-class Experiment(ExperimentEvaluation):
+class Experiment(ExperimentUnlearning, ExperimentEvaluation):
     def __init__(self, cfg: ExperimentConfig, fed: Federation, out_dir: str | Path) -> None:
         self._t_created = time.perf_counter()  # the ``setup`` phase runs from here to the setup exchange's end
         self.setup_s: float | None = None
@@ -179,133 +175,6 @@ class Experiment(ExperimentEvaluation):
         return step
 
     _fedavg_step = fedavg_step  # old name
-
-    def collect_unlearn(
-        self, arrays: Arrays, seed: int, *, forgetters: list[int] | None = None, retainers: list[int] | None = None,
-        extra_arrays: Arrays | None = None, extra_conf: Scalars | None = None,
-    ) -> tuple[list[tuple[torch.Tensor, float]], torch.Tensor | None]:
-        """One ``unlearn`` exchange: forget clients return forgetting updates (weighted by
-        their forget-set size), retain clients retain directions (stacked). ``extra_arrays``
-        travel with the model (e.g. ``ref.*`` reference weights); ``extra_conf`` may name
-        another ``objective`` or override ``local_steps``/``lr``."""
-        fs = self.forgetters if forgetters is None else forgetters
-        # Retain directions from a sample of retain clients (training.clients_per_round);
-        # every forget client is asked: its data must be forgotten.
-        rs = self._select(self.retainers if retainers is None else retainers, "unlearn", seed)
-        extra_conf = {**self._calibration_conf(arrays), **(extra_conf or {})}  # reference statistics
-        payload = {**arrays, **(extra_arrays or {})}
-        reqs = {
-            p: (payload, {"seed": seed, "want_forget": p in fs, "want_retain": p in rs, **(extra_conf or {})})
-            for p in sorted(set(fs) | set(rs))
-        }
-        replies = self.fed.send("unlearn", reqs)
-        check_finite_updates(self.cfg.unlearning.method, replies)
-        self.member_share = member_share([m for _, m in replies.values()])
-        # A forget client that did not deliver owes a round (served by serve_pending).
-        asked = [p for p in fs if self.n_forget.get(p, 0) > 0]
-        delivered = {p for p, (a, _) in replies.items() if "forget_update" in a}
-        self.pending.record(asked, delivered, self.faults.missing, makeup=self._makeup)
-        self._unlearn_conf, self._unlearn_arrays = dict(extra_conf or {}), dict(extra_arrays or {})
-        if asked and not delivered:  # no forget client answered: a zero forgetting update this round
-            replies = {**replies, -1: ({"forget_update": np.zeros(self.flat(arrays).numel(), np.float32)}, {"n_forget": 1})}
-        fupd = [
-            (torch.from_numpy(np.asarray(a["forget_update"])), float(m["n_forget"]))
-            for a, m in replies.values() if "forget_update" in a
-        ]
-        dirs = [torch.from_numpy(np.asarray(a["retain_dirs"])) for a, _ in replies.values() if "retain_dirs" in a]
-        return fupd, (torch.cat(dirs) if dirs else None)
-
-    def flat(self, arrays: Arrays) -> torch.Tensor:
-        """The model's parameters as one float64 vector (the space updates live in)."""
-        set_arrays(self.model, arrays)
-        return flat_params(self.model).to(torch.float64).clone()
-
-    def apply_update(self, arrays: Arrays, update: torch.Tensor, scale: float = 1.0) -> Arrays:
-        """``arrays + scale * update`` (flat update over the parameters, float64 sum)."""
-        mask = self.compressor.flat_mask(arrays)
-        if mask is not None:  # pruned weights stay exactly zero
-            update = update * mask.to(update.dtype)
-        set_arrays(self.model, arrays)
-        w = flat_params(self.model).to(torch.float64) + scale * update.to(torch.float64)
-        set_flat_params(self.model, w.to(torch.float32))
-        new = self.compressor.postprocess(get_arrays(self.model), arrays, "unlearn", -1)  # back onto the grid
-        check_finite_arrays(self.cfg.unlearning.method, new, "an unlearning update")
-        return new
-
-    def _calibration_conf(self, arrays: Arrays) -> Scalars:
-        """Reference statistics of the non-member pool under ``arrays`` (``opt.*``) for a
-        calibrated unlearn message (fedforget.unlearning.calibration); {} when off."""
-        uc = self.cfg.unlearning
-        if uc.calibration != "target":
-            return {}
-        set_arrays(self.eval_model, arrays)
-        return reference_options(self.eval_model, self.nonmember, uc.target_quantile, uc.settle_quantile)
-
-    def unlearn_step(
-        self, combiner: str | None = None, objective: str | None = None, seed_key: str = "unlearn",
-        extra_conf: Scalars | None = None, forgetters: list[int] | None = None, extra_arrays: Arrays | None = None,
-    ) -> Callable[[int, Arrays], tuple[Arrays, dict[str, Any]]]:
-        """One unlearning round per call: :meth:`collect_unlearn`, combine with the
-        registered ``combiner`` (default ``unlearning.combiner``), apply with ``server_lr``."""
-        uc = self.cfg.unlearning
-        comb = COMBINERS.get(combiner or uc.combiner)()
-        conf = dict(extra_conf or {})
-        if objective is not None:
-            conf["objective"] = objective
-        stopped: list[int] = []  # early stopping (calibration: target): the round it fired
-
-        def step(r: int, arrays: Arrays) -> tuple[Arrays, dict[str, Any]]:
-            if stopped:
-                return arrays, {"early_stopped": stopped[0] + 1}
-            fupd, retain = self.collect_unlearn(arrays, derive_seed(self.root, seed_key, r), extra_conf=conf,
-                                                forgetters=forgetters, extra_arrays=extra_arrays)
-            if uc.calibration == "target" and uc.early_stop and should_stop(self.member_share, uc.target_quantile):
-                stopped.append(r)  # the forget set already looks like non-members: keep the model
-                return arrays, {"early_stopped": r + 1, "member_share": self.member_share}
-            update = comb.combine(fupd, retain, mask=self.compressor.flat_mask(arrays))
-            extra: dict[str, Any] = {"update_norm": float(update.norm())}
-            if self.member_share is not None:
-                extra["member_share"] = self.member_share
-            if retain is not None and retain.numel():
-                extra["proj_max_cos"] = max_abs_cosine(update, retain)
-            new = self.apply_update(arrays, update, uc.server_lr)
-            if self.compressor.enabled:  # what survived re-quantization, and its orthogonality
-                applied = self.flat(new) - self.flat(arrays)
-                extra["applied_update_norm"] = float(applied.norm())
-                if retain is not None and retain.numel():
-                    extra["applied_max_cos"] = max_abs_cosine(applied, retain)
-            return new, extra
-
-        return step
-
-    _unlearn_step = unlearn_step  # old name
-
-    def serve_pending(self, arrays: Arrays) -> Arrays:
-        """Make-up unlearning rounds (phase ``unlearn_makeup``) for forget clients that
-        missed unlearning rounds, until every pending deletion is served; after
-        ``runtime.makeup_rounds`` rounds, :class:`UnservedDeletionError` names the request."""
-        done = 0
-        while owed := self.pending.pending():
-            if done >= self.cfg.runtime.makeup_rounds:
-                err = self.pending.unserved_error(self.cfg, done)
-                self.deletion_failed(err)
-                raise err
-            log.warning("forget client(s) %s missed unlearning rounds: make-up round %d", owed, done + 1)
-            # the last unlearning exchange's objective and reference arrays (ref.*), for the owed clients
-            step = self.unlearn_step(seed_key="unlearn-makeup", extra_conf=self._unlearn_conf, forgetters=owed,
-                                     extra_arrays=self._unlearn_arrays)
-            self._makeup = True
-            try:
-                arrays = self.loop.round("unlearn_makeup", done, arrays, step, evaluate=True)
-            finally:
-                self._makeup = False
-            done += 1
-        return arrays
-
-    def deletion_failed(self, err: UnservedDeletionError) -> None:
-        """Hook: a deletion request could not be served (the run ends with ``err``)."""
-        log.error("%s", err)
-        self.records.on_failed(str(err))  # the ledger entry says why
 
     def recover(self, arrays: Arrays, phase: str = "recover") -> Arrays:
         """``unlearning.recovery_rounds`` FedAvg rounds on the retain clients."""
