@@ -122,6 +122,8 @@ class ClientWorker:
         state = self._forget_state()
         fids = state.get("ids", np.zeros(0, dtype=np.int64))
         gone = np.union1d(fids, state["served"]) if "served" in state else fids
+        if len(gone) == 0:  # nothing deleted (yet): the retain set is all local data, no copy
+            return local, local.take(np.zeros(0, dtype=np.int64)), local
         forget = local.take(np.isin(local.ids, fids))
         retain = local.take(~np.isin(local.ids, gone))
         return local, forget, retain

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -140,13 +141,16 @@ class FlowerFederation:
         if missing:
             raise FedForgetError(f"no SuperNode holds partitions {missing}; partition-ids must be 0..{expected_nodes - 1}")
 
-    def _send_and_receive(self, msgs: list[Message], timeout: float | None = None) -> list[Message]:
+    def _send_and_receive(self, msgs: list[Message], timeout: float | None = None,
+                          on_replies: Callable[[list[Message]], None] | None = None) -> list[Message]:
         """``Grid.send_and_receive`` with an adaptive pull interval: Flower's sleeps a
         fixed ``pull_interval`` (0.1 s in simulation) between pulls, which dominated a
         round of small clients (docs/performance.md). Here the wait starts at
         ``POLL_MIN_S`` and grows to ``POLL_MAX_S`` while no reply comes. At most ``WINDOW``
         messages are in flight: every pull (and Flower's delivery) scans the messages in
-        flight, so pushing 1,000 at once made an exchange quadratic in the clients."""
+        flight, so pushing 1,000 at once made an exchange quadratic in the clients.
+        ``on_replies`` sees each batch of replies as it arrives, so that decoding them
+        overlaps the clients still working instead of delaying the round's end."""
         pending = list(msgs)
         ids: set[str] = set()
         end = time.monotonic() + (self.timeout_s if timeout is None else timeout)
@@ -165,6 +169,8 @@ class FlowerFederation:
                 out.extend(got)
                 ids.difference_update(m.metadata.reply_to_message_id for m in got)
                 wait = POLL_MIN_S
+                if on_replies is not None:
+                    on_replies(got)
             elif replied is not None:
                 replied.wait(POLL_MAX_S)
             else:
@@ -181,24 +187,38 @@ class FlowerFederation:
         ``failures`` dict is recorded there (node -> why; fedforget.faults)."""
         mtype = f"{CATEGORY[action]}.{action}"
         msgs = []
+        last: tuple[Any, Any, RecordDict, int] | None = None
         for node, (arrays, cfg) in by_node.items():
-            content = to_record(arrays, cfg)
-            self.traffic.sent += payload_bytes(content)
-            msgs.append(Message(content=content, dst_node_id=node, message_type=mtype))
-        replies = self._send_and_receive(msgs, timeout)
+            # A round sends the same model and config to every client (the same objects):
+            # encode them once and share the record; Flower never mutates a sent one.
+            if last is None or last[0] is not arrays or last[1] is not cfg:
+                content = to_record(arrays, cfg)
+                last = (arrays, cfg, content, payload_bytes(content))
+            self.traffic.sent += last[3]
+            msgs.append(Message(content=last[2], dst_node_id=node, message_type=mtype))
         # An error reply may come from the SuperLink itself (e.g. an offline node): match
         # replies to requests by message id, not by sender.
-        sent_to = {m.metadata.message_id: node for m, node in zip(msgs, by_node, strict=True)}
+        sent_to: dict[str, int] = {}
         out: dict[int, tuple[Arrays, Scalars]] = {}
-        for rep in replies:
-            node = sent_to.get(rep.metadata.reply_to_message_id, rep.metadata.src_node_id)
-            if rep.has_error():
-                if failures is None:
-                    raise FedForgetError(f"client on node {node} failed on {mtype!r}: {rep.error.reason}")
-                failures[node] = f"client failed on {mtype!r}: {rep.error.reason}"
-                continue
-            self.traffic.received += payload_bytes(rep.content)
-            out[node] = from_record(rep.content)
+        failed: dict[int, str] = {}
+
+        def decode(replies: list[Message]) -> None:
+            for rep in replies:
+                if rep.metadata.reply_to_message_id not in sent_to:  # ids are assigned as messages are pushed
+                    sent_to.update((m.metadata.message_id, node) for m, node in zip(msgs, by_node, strict=True))
+                node = sent_to.get(rep.metadata.reply_to_message_id, rep.metadata.src_node_id)
+                if rep.has_error():
+                    failed[node] = rep.error.reason
+                    continue
+                self.traffic.received += payload_bytes(rep.content)
+                out[node] = from_record(rep.content)
+
+        replies = self._send_and_receive(msgs, timeout, decode)
+        if failed and failures is None:
+            node, reason = next(iter(failed.items()))
+            raise FedForgetError(f"client on node {node} failed on {mtype!r}: {reason}")
+        if failures is not None:
+            failures.update({n: f"client failed on {mtype!r}: {reason}" for n, reason in failed.items()})
         self.traffic.messages += len(msgs) + len(replies)
         lost = sorted(set(by_node) - set(out) - set(failures or {}))
         if lost and failures is None:

@@ -24,6 +24,8 @@ from fedforget.errors import DataError
 from fedforget.seeding import derive_seed, np_rng
 from fedforget.stream import timeline_requests
 
+CLIENT_MEMO_BYTES = 256 * 1024 * 1024  # FederatedData.client's per-process memo
+
 
 @dataclass(frozen=True)
 class FederatedData:
@@ -46,7 +48,24 @@ class FederatedData:
         return len(self.partitions)
 
     def client(self, c: int) -> ArrayData:
-        return self.train.select_ids(self.partitions[c])
+        """Client ``c``'s samples. A long-lived process (a Ray actor handles the same
+        clients' messages over and over) selects them once per client, keeping up to
+        ``CLIENT_MEMO_BYTES`` of selections (the data is immutable)."""
+        memo = self.__dict__.setdefault("_clients", {})  # frozen dataclass: a private per-instance memo
+        got = memo.get(c)
+        if got is None:
+            got = self.train.select_ids(self.partitions[c])
+            held = sum(d.x.nbytes for d in memo.values())
+            if held + got.x.nbytes <= CLIENT_MEMO_BYTES:
+                for arr in (got.x, got.y, got.ids):
+                    arr.setflags(write=False)  # shared from now on, like the pool it came from
+                memo[c] = got
+        return got
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state.pop("_clients", None)  # a process's memo does not travel (Ray shares the data)
+        return state
 
     def client_forget(self, c: int) -> ArrayData:
         return self.train.select_ids(self.forget[c])

@@ -69,18 +69,37 @@ class WakeableQueue(Queue):
 
 
 def fast_extractor(state: Any, queue: Queue, nodes_mapping: Any, f_stop: threading.Event) -> None:
-    """Drop-in body for ``vce_api.add_messages_to_queue`` over an in-memory link state."""
+    """Drop-in body for ``vce_api.add_messages_to_queue`` over an in-memory link state.
+
+    A message the ServerApp stores is handed to the engine's workers right there, in the
+    storing thread, with the checks and the delivery mark Flower's sweep applies
+    (``_check_stored_messages``, ``delivered_at``): this saves a thread hand-over per
+    message on the round's critical path. The loop below remains for anything not
+    handed over that way."""
     from flwr.supercore.date import now
 
     nodes = set(nodes_mapping.keys())
     wake = threading.Event()
     original_store = state.store_message_ins
 
+    def deliver(message_id: str) -> bool:
+        with state.lock:
+            state._check_stored_messages({message_id})  # TTL / federation checks, as Flower does
+            m = state.message_ins_store.get(message_id)
+            if m is None or m.metadata.delivered_at != "" or m.metadata.dst_node_id not in nodes:
+                return False
+            m.metadata.delivered_at = now().isoformat()
+        queue.put(m)
+        return True
+
     def store_and_wake(message: Any) -> Any:
+        message_id = None
         try:
-            return original_store(message)
+            message_id = original_store(message)
+            return message_id
         finally:
-            wake.set()
+            if not (message_id and not f_stop.is_set() and deliver(message_id)):
+                wake.set()
 
     state.store_message_ins = store_and_wake  # instance attribute; the class is untouched
     try:
@@ -111,6 +130,24 @@ def fast_extractor(state: Any, queue: Queue, nodes_mapping: Any, f_stop: threadi
     finally:
         with contextlib.suppress(AttributeError):
             del state.store_message_ins
+
+
+def direct_injector(state: Any, queue: Queue, f_stop: threading.Event) -> None:
+    """Drop-in body for ``vce_api.put_message_into_state``: the engine's workers store
+    each reply into the link state themselves (``queue.put`` is replaced on this queue
+    only), instead of handing it to this thread first: one thread hand-over less per
+    message, on the way back to the ServerApp. The link state takes its own lock.
+    Replies queued before the swap are still stored, here."""
+
+    def put(message: Any, block: bool = True, timeout: float | None = None) -> None:
+        state.store_message_res(message)
+
+    queue.put = put  # type: ignore[method-assign]
+    while not f_stop.is_set():
+        try:
+            state.store_message_res(queue.get(timeout=1.0))
+        except Empty:
+            pass
 
 
 PIPELINE_DEPTH = 3  # messages in flight per Ray actor by default (see _adopting)
@@ -205,6 +242,8 @@ def patched_engine(warm_actors: list[Any] | None = None, depth: int = PIPELINE_D
         yield False
         return
     original = getattr(vce_api, "add_messages_to_queue", None)
+    if getattr(vce_api, "put_message_into_state", None) is None:
+        original = None  # another Flower layout: run unpatched
     pool_cls = getattr(ray_actor, "BasicActorPool", None)
     if (original is None or not _compatible(InMemoryLinkState) or getattr(vce_api, "Queue", None) is not Queue
             or pool_cls is None or not all(hasattr(pool_cls, a) for a in ("add_actors_to_pool", "terminate_all_actors"))
@@ -231,8 +270,16 @@ def patched_engine(warm_actors: list[Any] | None = None, depth: int = PIPELINE_D
                 for q in queues:
                     q.close()
 
+    def injector(state: Any, queue: Queue, f_stop: threading.Event) -> None:
+        if isinstance(state, InMemoryLinkState) and hasattr(state, "store_message_res"):
+            direct_injector(state, queue, f_stop)
+        else:
+            original_injector(state, queue, f_stop)
+
     original_add = pool_cls.add_actors_to_pool
+    original_injector = vce_api.put_message_into_state
     vce_api.add_messages_to_queue = extractor
+    vce_api.put_message_into_state = injector
     vce_api.Queue = TrackedQueue
     original_terminate = pool_cls.terminate_all_actors
     pool_cls.add_actors_to_pool = _adopting(pool_cls, warm, max(1, int(depth)))
@@ -241,6 +288,7 @@ def patched_engine(warm_actors: list[Any] | None = None, depth: int = PIPELINE_D
         yield True
     finally:
         vce_api.add_messages_to_queue = original
+        vce_api.put_message_into_state = original_injector
         vce_api.Queue = Queue
         pool_cls.add_actors_to_pool = original_add
         pool_cls.terminate_all_actors = original_terminate
