@@ -12,7 +12,9 @@ Prints wall times and ratios to (a), and each run's final test accuracy (they mu
 the same seeds give the same model); then where the whole Flower run's time went, phase by
 phase (Ray start, engine start, connect, setup, the work, Ray stop) and what no phase
 covers. The last line is one JSON object with every figure.
-Usage: python benchmarks/overhead.py [--rounds N]
+Each configuration runs ``--repeat`` times (default 3), the three interleaved, and the
+table shows medians: single runs of a 1-2 s phase moved by 30% between runs on the
+project's machines. Usage: python benchmarks/overhead.py [--rounds N] [--repeat K] [--set F=V]
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -58,10 +61,8 @@ def plain_loop(cfg) -> tuple[float, float]:
     return dt, c / n
 
 
-PHASES: dict[str, dict[str, float]] = {}  # every phase's wall time per backend (JSON line)
-
-
-def fedforget_run(cfg, backend: str) -> tuple[float, float, float]:
+def fedforget_run(cfg, backend: str) -> tuple[float, float, float, dict[str, float]]:
+    """(train phase s, whole run s, test accuracy, every phase's s) of one fedforget run."""
     with tempfile.TemporaryDirectory() as d:
         from fedforget.config import config_from_dict
 
@@ -69,49 +70,74 @@ def fedforget_run(cfg, backend: str) -> tuple[float, float, float]:
         t0 = time.perf_counter()
         res = run_experiment(c2, Path(d), write_report=False)
         total = time.perf_counter() - t0
-        PHASES[backend] = {k: v["time_s"] for k, v in res["phases"].items()}
-        return res["phases"]["train"]["time_s"], total, res["models"]["original"]["test_acc"]
+        phases = {k: v["time_s"] for k, v in res["phases"].items()}
+        return res["phases"]["train"]["time_s"], total, res["models"]["original"]["test_acc"], phases
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default="configs/quickstart.yaml")
     ap.add_argument("--rounds", type=int, default=None)
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="side-by-side repeats (plain, in-process, Ray in turn); the table shows medians")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                    help="config override for all three runs, e.g. runtime.pipeline_depth=1")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     ov = ["unlearning.rounds=1", "unlearning.recovery_rounds=0", "evaluation.retrain=false",
-          "evaluation.every_round=false"]
+          "evaluation.every_round=false", *args.overrides]
     if args.rounds:
         ov.append(f"training.rounds={args.rounds}")
     cfg = load_config(args.config, ov)
     torch.set_num_threads(1)  # the Ray actors run single-threaded; compare like with like
-    plain_s, plain_acc = plain_loop(cfg)
-    inproc_train, inproc_total, inproc_acc = fedforget_run(cfg, "inprocess")
-    ray_train, ray_total, ray_acc = fedforget_run(cfg, "ray")
+    runs: list[dict] = []
+    for i in range(max(1, args.repeat)):  # interleaved: a slow spell of the machine hits all three
+        plain_s, plain_acc = plain_loop(cfg)
+        inproc_train, inproc_total, inproc_acc, inproc_phases = fedforget_run(cfg, "inprocess")
+        ray_train, ray_total, ray_acc, ray_phases = fedforget_run(cfg, "ray")
+        runs.append({"plain_s": plain_s, "inprocess_train_s": inproc_train, "inprocess_total_s": inproc_total,
+                     "ray_train_s": ray_train, "ray_total_s": ray_total,
+                     "ratio_ray_train_to_plain": ray_train / plain_s,
+                     "ratio_ray_train_to_inprocess": ray_train / inproc_train,
+                     "test_acc": {"plain": plain_acc, "inprocess": inproc_acc, "ray": ray_acc},
+                     "phases_s": {"inprocess": inproc_phases, "ray": ray_phases}})
+        logging.warning("repeat %d/%d: plain %.3f s, in-process train %.3f s, Ray train %.3f s", i + 1,
+                        args.repeat, plain_s, inproc_train, ray_train)
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if isinstance(runs[0][k], float)}
+    # the phase split shown is the run whose Ray train phase is the median one
+    mid = sorted(runs, key=lambda r: r["ray_train_s"])[len(runs) // 2]
+    acc = mid["test_acc"]
     rows = [
-        ("plain PyTorch loop", plain_s, plain_acc),
-        ("fedforget in-process federation (train phase)", inproc_train, inproc_acc),
-        ("fedforget on Flower + Ray (train phase)", ray_train, ray_acc),
-        ("fedforget on Flower + Ray (whole run incl. Ray start/stop, eval)", ray_total, ray_acc),
+        ("plain PyTorch loop", med["plain_s"], acc["plain"]),
+        ("fedforget in-process federation (train phase)", med["inprocess_train_s"], acc["inprocess"]),
+        ("fedforget on Flower + Ray (train phase)", med["ray_train_s"], acc["ray"]),
+        ("fedforget on Flower + Ray (whole run incl. Ray start/stop, eval)", med["ray_total_s"], acc["ray"]),
     ]
     print(f"\nFedAvg, {cfg.partition.num_clients} clients x {cfg.training.rounds} rounds x "
-          f"{cfg.training.local_epochs} local epochs ({cfg.data.name}, {cfg.model.name})\n")
+          f"{cfg.training.local_epochs} local epochs ({cfg.data.name}, {cfg.model.name}); "
+          f"median of {len(runs)} side-by-side repeats\n")
     print(f"| {'run':<66} | {'wall s':>8} | {'ratio':>6} | {'test acc':>8} |")
     print(f"|{'-' * 68}|{'-' * 10}|{'-' * 8}|{'-' * 10}|")
-    for name, s, acc in rows:
-        print(f"| {name:<66} | {s:8.2f} | {s / plain_s:6.2f} | {acc:8.4f} |")
-    print(f"\nFlower + Ray train phase / in-process train phase: {ray_train / inproc_train:.2f}")
-    unaccounted = ray_total - sum(PHASES["ray"].values())
-    print(f"\nWhole Flower + Ray run, {ray_total:.2f} s, by phase:\n")
+    for name, s, a in rows:
+        print(f"| {name:<66} | {s:8.2f} | {s / med['plain_s']:6.2f} | {a:8.4f} |")
+    print("\nRatios of the Flower + Ray train phase, each repeat side by side:\n")
+    print("| repeat | plain s | in-process s | Flower + Ray s | / plain | / in-process |")
+    print("|---|---|---|---|---|---|")
+    for i, r in enumerate(runs, 1):
+        print(f"| {i} | {r['plain_s']:.3f} | {r['inprocess_train_s']:.3f} | {r['ray_train_s']:.3f} | "
+              f"{r['ratio_ray_train_to_plain']:.2f} | {r['ratio_ray_train_to_inprocess']:.2f} |")
+    print(f"| median | | | | **{med['ratio_ray_train_to_plain']:.2f}** | **{med['ratio_ray_train_to_inprocess']:.2f}** |")
+    ray_phases = mid["phases_s"]["ray"]
+    unaccounted = mid["ray_total_s"] - sum(ray_phases.values())
+    print(f"\nWhole Flower + Ray run (the median repeat), {mid['ray_total_s']:.2f} s, by phase:\n")
     print(f"| {'phase':<22} | {'s':>6} | {'share':>6} |")
     print(f"|{'-' * 24}|{'-' * 8}|{'-' * 8}|")
-    for name, s in [*PHASES["ray"].items(), ("(in no phase)", unaccounted)]:
-        print(f"| {name:<22} | {s:6.2f} | {s / ray_total:6.1%} |")
-    print(json.dumps({"plain_s": plain_s, "inprocess_train_s": inproc_train, "inprocess_total_s": inproc_total,
-                      "ray_train_s": ray_train, "ray_total_s": ray_total, "ray_unaccounted_s": unaccounted,
-                      "ratio_ray_train_to_plain": ray_train / plain_s, "ratio_ray_train_to_inprocess": ray_train / inproc_train,
-                      "test_acc": {"plain": plain_acc, "inprocess": inproc_acc, "ray": ray_acc},
-                      "phases_s": PHASES}))
+    for name, s in [*ray_phases.items(), ("(in no phase)", unaccounted)]:
+        print(f"| {name:<22} | {s:6.2f} | {s / mid['ray_total_s']:6.1%} |")
+    same = all(len(set(r["test_acc"].values())) == 1 for r in runs)
+    print(f"\nsame final model in all three (test accuracy equal in every repeat): {same}")
+    print(json.dumps({**med, "ray_unaccounted_s": unaccounted, "test_acc": acc, "same_model": same,
+                      "repeats": len(runs), "overrides": args.overrides, "phases_s": mid["phases_s"], "runs": runs}))
 
 
 if __name__ == "__main__":
