@@ -13,6 +13,7 @@ then views the payload with ``np.frombuffer``. The bytes are exactly ``np.save``
 from __future__ import annotations
 
 import io
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -41,12 +42,13 @@ def encode(a: np.ndarray) -> bytes:
 
 
 @lru_cache(maxsize=4096)
-def _parse(header: bytes) -> tuple[np.dtype, tuple[int, ...], bool]:
+def _parse(header: bytes) -> tuple[np.dtype, tuple[int, ...], bool, int]:
+    """(dtype, shape, Fortran order, element count) of a header."""
     buf = io.BytesIO(header)
     major, _minor = np.lib.format.read_magic(buf)
     read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
     shape, fortran, dtype = read(buf, max_header_size=len(header) + 1)
-    return dtype, tuple(shape), bool(fortran)
+    return dtype, tuple(shape), bool(fortran), math.prod(shape)
 
 
 def decode(data: bytes) -> np.ndarray:
@@ -60,10 +62,9 @@ def decode(data: bytes) -> np.ndarray:
         end = 12 + int.from_bytes(data[8:12], "little")
     else:  # 3.0 (utf-8 field names) and anything newer: NumPy's own reader
         return np.load(io.BytesIO(data), allow_pickle=False)
-    dtype, shape, fortran = _parse(bytes(data[:end]))
+    dtype, shape, fortran, count = _parse(bytes(data[:end]))
     if dtype.hasobject:
         raise ValueError("object arrays cannot travel (np.load with allow_pickle=False refuses them too)")
-    count = int(np.prod(shape, dtype=np.int64))
     flat = np.frombuffer(data, dtype=dtype, count=count, offset=end)
     out = flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
     return out.copy()  # writable and independent of the message's buffer, as np.load's

@@ -45,14 +45,20 @@ def from_array(a: Array) -> np.ndarray:
 
 def to_record(arrays: Arrays, config: Scalars) -> RecordDict:
     rd = RecordDict()
-    rd["arrays"] = ArrayRecord(array_dict={k: to_array(v) for k, v in arrays.items()})
+    rec = ArrayRecord()  # filled item by item: ArrayRecord(array_dict=...) builds every Array again
+    for k, v in arrays.items():
+        rec[k] = to_array(v)
+    rd["arrays"] = rec
     rd["config"] = ConfigRecord({k: v for k, v in config.items()})
     return rd
 
 
 def from_record(rd: RecordDict) -> tuple[Arrays, Scalars]:
-    arrays = {k: from_array(a) for k, a in rd.array_records["arrays"].items()} if "arrays" in rd.array_records else {}
-    cfg = dict(rd.config_records["config"]) if "config" in rd.config_records else {}
+    # rd[...] directly: rd.array_records / rd.config_records build a filtered view per access
+    rec = rd.get("arrays")
+    arrays = {k: from_array(a) for k, a in rec.items()} if isinstance(rec, ArrayRecord) else {}
+    conf = rd.get("config")
+    cfg = dict(conf) if isinstance(conf, ConfigRecord) else {}
     return arrays, cfg
 
 

@@ -230,6 +230,7 @@ def patched_engine(warm_actors: list[Any] | None = None, depth: int = PIPELINE_D
     (:mod:`fedforget.runtime.warm`), each actor holding ``depth`` messages
     (:func:`pipeline_depth`); yields whether the engine was patched. Warm actors that are
     not adopted are killed on exit (or at once when nothing can be patched)."""
+    from fedforget.runtime import pickling
     from fedforget.runtime import warm as warm_mod
 
     warm = warm_actors if warm_actors is not None else []
@@ -284,9 +285,11 @@ def patched_engine(warm_actors: list[Any] | None = None, depth: int = PIPELINE_D
     original_terminate = pool_cls.terminate_all_actors
     pool_cls.add_actors_to_pool = _adopting(pool_cls, warm, max(1, int(depth)))
     pool_cls.terminate_all_actors = _terminate_each_once
+    pickling.install()  # requests; the warm actors install it for their replies
     try:
         yield True
     finally:
+        pickling.uninstall()
         vce_api.add_messages_to_queue = original
         vce_api.put_message_into_state = original_injector
         vce_api.Queue = Queue

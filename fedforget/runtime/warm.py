@@ -43,6 +43,9 @@ def warm_client(config_text: str, data: list[Any] | None = None) -> None:
 
         for registry in (ATTACKS, EVALUATORS, UNLEARNERS):  # loaded on first use otherwise: attacks pull scipy
             registry.names()
+        from fedforget.runtime import pickling
+
+        pickling.install()  # replies (Message, Context) with the C pickler
         from fedforget.config import load_config_text
         from fedforget.data.federation import adopt_federated_data, build_federated_data
 
