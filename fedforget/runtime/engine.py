@@ -29,6 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from queue import Empty, Queue
 from typing import Any
 
@@ -213,6 +214,16 @@ def _adopting(pool_cls: Any, warm: list[Any], depth: int = PIPELINE_DEPTH) -> An
     return add_actors_to_pool
 
 
+class OneThreadPerWorker(ThreadPoolExecutor):
+    """Flower's engine runs ``backend.num_workers`` worker loops (one per pool slot) in a
+    ``ThreadPoolExecutor()`` of the default size, ``min(32, cores + 4)``: 6 threads on 2
+    cores, so slots beyond 6 never got a thread. Threads start as loops are submitted,
+    so this one has exactly one per slot."""
+
+    def __init__(self, max_workers: int | None = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(max_workers or 4096, *args, **kwargs)
+
+
 def _terminate_each_once(self: Any) -> None:
     """``BasicActorPool.terminate_all_actors`` for a pool that lists an actor once per
     slot (and not at all while all its slots are busy)."""
@@ -247,6 +258,7 @@ def patched_engine(warm_actors: list[Any] | None = None, depth: int = PIPELINE_D
         original = None  # another Flower layout: run unpatched
     pool_cls = getattr(ray_actor, "BasicActorPool", None)
     if (original is None or not _compatible(InMemoryLinkState) or getattr(vce_api, "Queue", None) is not Queue
+            or getattr(vce_api, "ThreadPoolExecutor", None) is not ThreadPoolExecutor
             or pool_cls is None or not all(hasattr(pool_cls, a) for a in ("add_actors_to_pool", "terminate_all_actors"))
             or not _same_actor_api(ray_actor)):
         log.warning("Flower's simulation engine has an unexpected layout; running without the latency fixes")
@@ -282,6 +294,7 @@ def patched_engine(warm_actors: list[Any] | None = None, depth: int = PIPELINE_D
     vce_api.add_messages_to_queue = extractor
     vce_api.put_message_into_state = injector
     vce_api.Queue = TrackedQueue
+    vce_api.ThreadPoolExecutor = OneThreadPerWorker
     original_terminate = pool_cls.terminate_all_actors
     pool_cls.add_actors_to_pool = _adopting(pool_cls, warm, max(1, int(depth)))
     pool_cls.terminate_all_actors = _terminate_each_once
@@ -293,6 +306,7 @@ def patched_engine(warm_actors: list[Any] | None = None, depth: int = PIPELINE_D
         vce_api.add_messages_to_queue = original
         vce_api.put_message_into_state = original_injector
         vce_api.Queue = Queue
+        vce_api.ThreadPoolExecutor = ThreadPoolExecutor
         pool_cls.add_actors_to_pool = original_add
         pool_cls.terminate_all_actors = original_terminate
         warm_mod.kill(warm)

@@ -91,3 +91,24 @@ def test_depth_one_is_flowers_pool() -> None:
         assert [a.name for a in pool.pool] == ["a0", "a1"] and pool.num_actors == 2
     finally:
         del FakePool.add_actors_to_pool  # type: ignore[attr-defined]
+
+
+def test_engine_gets_one_thread_per_slot() -> None:
+    """Flower's engine runs one worker loop per pool slot in a default-size executor
+    (min(32, cores + 4) threads); with more slots than that, the extra loops never ran.
+    Inside patched_engine every loop gets a thread of its own, and Flower's class is put
+    back afterwards."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from flwr.server.superlink.fleet.vce import vce_api
+
+    slots = 48  # more than any default executor holds
+    barrier = threading.Barrier(slots, timeout=10)
+    with engine.patched_engine([], depth=3) as patched:
+        assert patched
+        assert vce_api.ThreadPoolExecutor is engine.OneThreadPerWorker
+        with vce_api.ThreadPoolExecutor() as ex:  # as vce_api.start_and_shutdown builds it
+            done = [ex.submit(barrier.wait) for _ in range(slots)]  # passes only if all run at once
+        assert all(f.exception() is None for f in done)
+    assert vce_api.ThreadPoolExecutor is ThreadPoolExecutor
