@@ -43,8 +43,8 @@ def test_what_the_c_pickler_refuses_goes_through_cloudpickle() -> None:
 
 
 def test_registered_with_ray_and_removed() -> None:
-    from ray import cloudpickle
     from flwr.app import Context, Message
+    from ray import cloudpickle
 
     from fedforget.runtime import pickling
 
