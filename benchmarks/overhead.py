@@ -6,7 +6,9 @@ model, seeds, rounds, local epochs) — is run side by side:
   (a) a plain in-process PyTorch loop (no messages, no serialization, no Ray);
   (b) fedforget's in-process federation (messages as Python objects, no Flower);
   (c) fedforget on Flower's simulation engine (Ray backend): the training phase alone,
-      and the whole Flower run including Ray start-up and tear-down.
+      and the whole Flower run including Ray start-up and tear-down;
+  (d) bare Ray: (a)'s client step in as many Ray actors as (c) uses, driven by a plain
+      loop of Ray calls (no Flower, no fedforget messages): what Ray alone costs.
 
 Prints wall times and ratios to (a), and each run's final test accuracy (they must agree:
 the same seeds give the same model); then where the whole Flower run's time went, phase by
@@ -61,6 +63,61 @@ def plain_loop(cfg) -> tuple[float, float]:
     return dt, c / n
 
 
+class FloorClient:
+    """A Ray actor doing (b)/(a)'s client work on the clients it is handed: the plain
+    loop's per-client step, nothing else."""
+
+    def __init__(self, cfg_text: str) -> None:
+        from fedforget.config import load_config_text
+
+        torch.set_num_threads(1)
+        self.cfg = load_config_text(cfg_text)
+        self.fd = build_federated_data(self.cfg)
+        self.local = build_model(self.cfg.model, self.fd.test.input_shape, self.fd.test.num_classes, 0)
+        self.data = {}
+
+    def fit(self, c: int, g: dict, seed: int) -> tuple[dict, int]:
+        data = self.data.get(c) or self.data.setdefault(c, self.fd.client(c))
+        tc = self.cfg.training
+        set_arrays(self.local, g)
+        local_sgd(self.local, data, lr=tc.lr, batch_size=tc.batch_size, gen=torch_gen(seed, c),
+                  epochs=tc.local_epochs, momentum=tc.momentum, weight_decay=tc.weight_decay)
+        return get_arrays(self.local), len(data)
+
+
+def ray_floor(cfg) -> tuple[float, float]:
+    """(d) The plain loop's FedAvg with its clients in Ray actors (as many as fedforget's
+    Ray backend starts, one CPU each) and no Flower, no fedforget messages: the driver
+    sends each client's call to an actor (Ray queues an actor's calls, so each always has
+    its next one) and averages the replies. What Ray itself costs this federation."""
+    import os
+
+    import ray
+
+    ncpu = cfg.runtime.total_cpus or (os.cpu_count() or 1)
+    n_act = max(1, min(int(ncpu // max(cfg.runtime.cpus_per_client, 1e-9)), cfg.partition.num_clients))
+    ray.init(num_cpus=ncpu, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        cls = ray.remote(num_cpus=cfg.runtime.cpus_per_client)(FloorClient)
+        actors = [cls.remote(cfg.to_yaml()) for _ in range(n_act)]
+        fd = build_federated_data(cfg)
+        tc = cfg.training
+        ray.get([a.fit.remote(0, get_arrays(build_model(cfg.model, fd.test.input_shape, fd.test.num_classes, 0)), 0)
+                 for a in actors])  # actors up and warm, as fedforget's warm actors are
+        t0 = time.perf_counter()
+        global_model = build_model(cfg.model, fd.test.input_shape, fd.test.num_classes, derive_seed(cfg.runtime.seed, "init"))
+        for r in range(tc.rounds):
+            seed = derive_seed(cfg.runtime.seed, "fit", "train", r)
+            g = get_arrays(global_model)
+            replies = ray.get([actors[c % n_act].fit.remote(c, g, seed) for c in range(fd.num_clients)])
+            set_arrays(global_model, weighted_average([u for u, _ in replies], [n for _, n in replies]))
+        dt = time.perf_counter() - t0
+        c, n, _ = accuracy_counts(global_model, fd.test)
+        return dt, c / n
+    finally:
+        ray.shutdown()
+
+
 def fedforget_run(cfg, backend: str) -> tuple[float, float, float, dict[str, float]]:
     """(train phase s, whole run s, test accuracy, every phase's s) of one fedforget run."""
     with tempfile.TemporaryDirectory() as d:
@@ -95,14 +152,17 @@ def main() -> None:
         plain_s, plain_acc = plain_loop(cfg)
         inproc_train, inproc_total, inproc_acc, inproc_phases = fedforget_run(cfg, "inprocess")
         ray_train, ray_total, ray_acc, ray_phases = fedforget_run(cfg, "ray")
+        floor_s, floor_acc = ray_floor(cfg)
         runs.append({"plain_s": plain_s, "inprocess_train_s": inproc_train, "inprocess_total_s": inproc_total,
-                     "ray_train_s": ray_train, "ray_total_s": ray_total,
+                     "ray_train_s": ray_train, "ray_total_s": ray_total, "bare_ray_s": floor_s,
                      "ratio_ray_train_to_plain": ray_train / plain_s,
                      "ratio_ray_train_to_inprocess": ray_train / inproc_train,
-                     "test_acc": {"plain": plain_acc, "inprocess": inproc_acc, "ray": ray_acc},
+                     "ratio_bare_ray_to_plain": floor_s / plain_s,
+                     "ratio_ray_train_to_bare_ray": ray_train / floor_s,
+                     "test_acc": {"plain": plain_acc, "inprocess": inproc_acc, "ray": ray_acc, "bare_ray": floor_acc},
                      "phases_s": {"inprocess": inproc_phases, "ray": ray_phases}})
-        logging.warning("repeat %d/%d: plain %.3f s, in-process train %.3f s, Ray train %.3f s", i + 1,
-                        args.repeat, plain_s, inproc_train, ray_train)
+        logging.warning("repeat %d/%d: plain %.3f s, in-process train %.3f s, Ray train %.3f s, bare Ray %.3f s",
+                        i + 1, args.repeat, plain_s, inproc_train, ray_train, floor_s)
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if isinstance(runs[0][k], float)}
     # the phase split shown is the run whose Ray train phase is the median one
     mid = sorted(runs, key=lambda r: r["ray_train_s"])[len(runs) // 2]
@@ -111,6 +171,7 @@ def main() -> None:
         ("plain PyTorch loop", med["plain_s"], acc["plain"]),
         ("fedforget in-process federation (train phase)", med["inprocess_train_s"], acc["inprocess"]),
         ("fedforget on Flower + Ray (train phase)", med["ray_train_s"], acc["ray"]),
+        ("bare Ray: the plain loop's clients in Ray actors, no Flower (d)", med["bare_ray_s"], acc["bare_ray"]),
         ("fedforget on Flower + Ray (whole run incl. Ray start/stop, eval)", med["ray_total_s"], acc["ray"]),
     ]
     print(f"\nFedAvg, {cfg.partition.num_clients} clients x {cfg.training.rounds} rounds x "
@@ -121,12 +182,13 @@ def main() -> None:
     for name, s, a in rows:
         print(f"| {name:<66} | {s:8.2f} | {s / med['plain_s']:6.2f} | {a:8.4f} |")
     print("\nRatios of the Flower + Ray train phase, each repeat side by side:\n")
-    print("| repeat | plain s | in-process s | Flower + Ray s | / plain | / in-process |")
-    print("|---|---|---|---|---|---|")
+    print("| repeat | plain s | in-process s | Flower + Ray s | bare Ray s | / plain | / in-process | bare Ray / plain |")
+    print("|---|---|---|---|---|---|---|---|")
     for i, r in enumerate(runs, 1):
-        print(f"| {i} | {r['plain_s']:.3f} | {r['inprocess_train_s']:.3f} | {r['ray_train_s']:.3f} | "
-              f"{r['ratio_ray_train_to_plain']:.2f} | {r['ratio_ray_train_to_inprocess']:.2f} |")
-    print(f"| median | | | | **{med['ratio_ray_train_to_plain']:.2f}** | **{med['ratio_ray_train_to_inprocess']:.2f}** |")
+        print(f"| {i} | {r['plain_s']:.3f} | {r['inprocess_train_s']:.3f} | {r['ray_train_s']:.3f} | {r['bare_ray_s']:.3f} | "
+              f"{r['ratio_ray_train_to_plain']:.2f} | {r['ratio_ray_train_to_inprocess']:.2f} | {r['ratio_bare_ray_to_plain']:.2f} |")
+    print(f"| median | | | | | **{med['ratio_ray_train_to_plain']:.2f}** | **{med['ratio_ray_train_to_inprocess']:.2f}** | "
+          f"**{med['ratio_bare_ray_to_plain']:.2f}** |")
     ray_phases = mid["phases_s"]["ray"]
     unaccounted = mid["ray_total_s"] - sum(ray_phases.values())
     print(f"\nWhole Flower + Ray run (the median repeat), {mid['ray_total_s']:.2f} s, by phase:\n")

@@ -63,7 +63,8 @@ def from_record(rd: RecordDict) -> tuple[Arrays, Scalars]:
 
 
 def payload_bytes(rd: RecordDict) -> int:
-    return int(sum(len(a.data) for rec in rd.array_records.values() for a in rec.values()))
+    # rd.values(), not rd.array_records: that builds a filtered view on every access
+    return int(sum(len(a.data) for rec in rd.values() if isinstance(rec, ArrayRecord) for a in rec.values()))
 
 
 SIMULATION_SETTLE_S = 1.0  # simulation: all virtual SuperNodes are registered at start, at once
@@ -85,30 +86,68 @@ def too_few_supernodes(have: int, need: int) -> str:
     )
 
 
-def reply_signal(grid: Grid) -> threading.Event | None:
-    """Simulation: an event set whenever the engine stores a reply, so that the ServerApp
-    wakes on replies instead of polling for them (docs/performance.md, finding 11). The
-    in-memory grid's link state is the one Flower's engine stores replies into; its
-    ``store_message_res`` is wrapped on the instance (the class is untouched). ``None``
-    (poll) on any other grid, e.g. a deployment's gRPC grid."""
+class ReplySignal:
+    """Which replies the engine has stored since the ServerApp last looked, and an event
+    that wakes the ServerApp when one is (:func:`reply_signal`)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._lock = threading.Lock()
+        self._arrived: set[str] = set()
+        self._unknown = False  # a reply whose request id could not be read: pull everything
+
+    def stored(self, message: Any) -> None:
+        rid = getattr(getattr(message, "metadata", None), "reply_to_message_id", None)
+        with self._lock:
+            if rid:
+                self._arrived.add(str(rid))
+            else:
+                self._unknown = True
+        self.event.set()
+
+    def clear(self) -> None:
+        self.event.clear()
+
+    def wait(self, timeout: float) -> bool:
+        return self.event.wait(timeout)
+
+    def take(self, ids: set[str]) -> set[str] | None:
+        """The ``ids`` whose replies were stored since the last call (others are dropped:
+        late replies of an earlier exchange); None when every id must be pulled."""
+        with self._lock:
+            got = None if self._unknown else self._arrived & ids
+            self._arrived.clear()
+            self._unknown = False
+            return got
+
+
+def reply_signal(grid: Grid) -> ReplySignal | None:
+    """Simulation: a :class:`ReplySignal` the engine feeds whenever it stores a reply, so
+    that the ServerApp wakes on replies instead of polling for them (docs/performance.md,
+    finding 11), and pulls only the replies that arrived: Flower's ``get_message_res``
+    checks every message id it is asked about (TTL, federation, node availability), and
+    asking for every message in flight on every reply made a round's pulls quadratic
+    (finding 18). The in-memory grid's link state is the one Flower's engine stores
+    replies into; its ``store_message_res`` is wrapped on the instance (the class is
+    untouched). ``None`` (poll) on any other grid, e.g. a deployment's gRPC grid."""
     state = getattr(grid, "state", None)
     store = getattr(state, "store_message_res", None)
     if not is_simulation(grid) or store is None:
         return None
-    event = threading.Event()
+    signal = ReplySignal()
 
     def store_and_wake(message: Any) -> Any:
         try:
             return store(message)
         finally:
-            event.set()
+            signal.stored(message)
 
     state.store_message_res = store_and_wake  # type: ignore[union-attr]
-    return event
+    return signal
 
 
 class FlowerFederation:
-    _replied: threading.Event | None = None  # reply_signal(grid); None: poll
+    _replied: ReplySignal | None = None  # reply_signal(grid); None: poll
 
     def __init__(self, grid: Grid, expected_nodes: int, timeout_s: float = 600.0) -> None:
         self.grid = grid
@@ -163,6 +202,7 @@ class FlowerFederation:
         out: list[Message] = []
         wait = POLL_MIN_S
         replied = self._replied
+        full = True  # the first pull asks for every id
         while (ids or pending) and time.monotonic() < end:
             if pending and len(ids) < WINDOW:
                 n = WINDOW - len(ids)
@@ -170,7 +210,15 @@ class FlowerFederation:
                 pending = pending[n:]
             if replied is not None:
                 replied.clear()  # before the pull: a reply stored after it wakes the wait below
-            got = list(self.grid.pull_messages(ids))
+                # only the replies stored since the last pull; everything after a quiet wait,
+                # for what the link state answers itself (an expired message, a node gone)
+                ready = replied.take(ids)
+                if full:
+                    ready = None
+                got = list(self.grid.pull_messages(ids if ready is None else ready)) if ready != set() else []
+                full = False
+            else:
+                got = list(self.grid.pull_messages(ids))
             if got:
                 out.extend(got)
                 ids.difference_update(m.metadata.reply_to_message_id for m in got)
@@ -178,7 +226,7 @@ class FlowerFederation:
                 if on_replies is not None:
                     on_replies(got)
             elif replied is not None:
-                replied.wait(POLL_MAX_S)
+                full = not replied.wait(POLL_MAX_S)
             else:
                 time.sleep(wait)
                 wait = min(POLL_MAX_S, wait * 1.5)

@@ -85,3 +85,47 @@ def test_simulation_wakes_on_stored_replies_instead_of_polling() -> None:
 
 def test_other_grids_poll() -> None:
     assert ff.reply_signal(FakeGrid()) is None  # a deployment's gRPC grid has no link state here
+
+
+def test_simulation_pulls_only_the_replies_that_arrived() -> None:
+    """Flower's get_message_res checks every id it is asked about: after the first pull,
+    each pull asks only for the ids whose replies the engine stored since the last one;
+    after a wait with no reply, every id in flight again (what the link state answers
+    itself, e.g. an expired message)."""
+    import threading
+    import time
+
+    grid = InMemoryGrid()
+    asked: list[set[str]] = []
+    plain_pull = grid.pull_messages
+
+    def pull(ids):
+        asked.append(set(ids))
+        return plain_pull(ids)
+
+    grid.pull_messages = pull
+    grid.state = SimpleNamespace(store_message_res=lambda m: grid.ready.add(m.metadata.reply_to_message_id))
+    fed = ff.FlowerFederation.__new__(ff.FlowerFederation)
+    fed.grid, fed.timeout_s = grid, 30.0
+    fed._replied = ff.reply_signal(grid)
+
+    def reply(i: str):
+        return SimpleNamespace(metadata=SimpleNamespace(reply_to_message_id=i))
+
+    def engine() -> None:
+        time.sleep(0.02)
+        for i in ("1", "2", "3", "4"):  # stored as the engine stores them: reply messages
+            grid.state.store_message_res(reply(i))
+            time.sleep(0.01)
+        time.sleep(ff.POLL_MAX_S * 2)  # a quiet spell: the next pull asks for everything left
+        grid.ready.add("5")  # a reply the link state has without the engine storing it
+
+    t = threading.Thread(target=engine)
+    t.start()
+    replies = fed._send_and_receive([object()] * 5)
+    t.join()
+    assert sorted(r.metadata.reply_to_message_id for r in replies) == ["1", "2", "3", "4", "5"]
+    assert asked[0] == {"1", "2", "3", "4", "5"}  # the first pull asks for every id
+    targeted = [a for a in asked[1:] if a and a <= {"1", "2", "3", "4"}]
+    assert targeted and all(len(a) <= 2 for a in targeted)  # then only what arrived
+    assert {"5"} in asked or any("5" in a and len(a) == 1 for a in asked)  # found by a full pull after a quiet wait
