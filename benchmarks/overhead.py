@@ -64,8 +64,8 @@ def plain_loop(cfg) -> tuple[float, float]:
 
 
 class FloorClient:
-    """A Ray actor doing (b)/(a)'s client work on the clients it is handed: the plain
-    loop's per-client step, nothing else."""
+    """A Ray actor doing (a)'s client work for the clients it is handed: the plain loop's
+    per-client step, nothing else."""
 
     def __init__(self, cfg_text: str) -> None:
         from fedforget.config import load_config_text
