@@ -55,16 +55,18 @@ class FederatedData:
         got = memo.get(c)
         if got is None:
             got = self.train.select_ids(self.partitions[c])
-            held = sum(d.x.nbytes for d in memo.values())
+            held = self.__dict__.get("_clients_bytes", 0)  # a running total: no sum over the memo per miss
             if held + got.x.nbytes <= CLIENT_MEMO_BYTES:
                 for arr in (got.x, got.y, got.ids):
                     arr.setflags(write=False)  # shared from now on, like the pool it came from
                 memo[c] = got
+                self.__dict__["_clients_bytes"] = held + got.x.nbytes
         return got
 
     def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
         state.pop("_clients", None)  # a process's memo does not travel (Ray shares the data)
+        state.pop("_clients_bytes", None)
         return state
 
     def client_forget(self, c: int) -> ArrayData:
