@@ -8,7 +8,12 @@ model, seeds, rounds, local epochs) — is run side by side:
   (c) fedforget on Flower's simulation engine (Ray backend): the training phase alone,
       and the whole Flower run including Ray start-up and tear-down;
   (d) bare Ray: (a)'s client step in as many Ray actors as (c) uses, driven by a plain
-      loop of Ray calls (no Flower, no fedforget messages): what Ray alone costs.
+      loop of Ray calls (no Flower, no fedforget messages): what Ray alone costs;
+  (e) paired: (b) and (c)'s training rounds in one run, alternating in chunks of
+      ``--chunk`` rounds (the same experiment over an in-process federation and over
+      Flower + Ray, inside one ServerApp), so that both see the machine at the same
+      moments: the ratio of their sums does not move with the machine's speed between
+      runs, which the unpaired runs above do.
 
 Prints wall times and ratios to (a), and each run's final test accuracy (they must agree:
 the same seeds give the same model); then where the whole Flower run's time went, phase by
@@ -118,6 +123,59 @@ def ray_floor(cfg) -> tuple[float, float]:
         ray.shutdown()
 
 
+def paired_rounds(cfg, chunk: int) -> dict:
+    """(e) The training rounds of the in-process federation and of Flower + Ray, run
+    alternately in chunks of ``chunk`` rounds inside one simulated ServerApp (the order
+    flips every chunk). Each side's time is its train phase's, as fedforget counts it
+    (the round steps). Returns both sums, every chunk's pair and whether both federations
+    ended with the same model, bit for bit."""
+    import numpy as np
+    from flwr.serverapp import ServerApp
+
+    from fedforget.experiment import Experiment
+    from fedforget.federation import InProcessFederation
+    from fedforget.io import atomic_write_json
+    from fedforget.runtime.simulation import simulate_server_app
+    from strategies.flower_federation import FlowerFederation
+
+    chunks: list[dict[str, float]] = []
+    finals: dict[str, dict] = {}
+    app = ServerApp()
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d)
+
+        @app.main()
+        def main(grid, context) -> None:  # noqa: ARG001 - Flower's signature
+            n, rounds = cfg.partition.num_clients, cfg.training.rounds
+            exps = {"ray": Experiment(cfg, FlowerFederation(grid, expected_nodes=n), out / "ray"),
+                    "inprocess": Experiment(cfg, InProcessFederation(n, out / "inprocess-state"), out / "inprocess")}
+            state = {}
+            for name, exp in exps.items():
+                exp.prepare()
+                exp.setup()
+                state[name] = (exp.init, exp.fedavg_step("train", exp.everyone, cfg.training.lr))
+            for k, start in enumerate(range(0, rounds, chunk)):
+                pair = {}
+                for name in (("inprocess", "ray") if k % 2 == 0 else ("ray", "inprocess")):
+                    exp, (arrays, step) = exps[name], state[name]
+                    before = exp.loop.phases["train"].time_s if "train" in exp.loop.phases else 0.0
+                    for r in range(start, min(rounds, start + chunk)):
+                        arrays = exp.loop.round("train", r, arrays, step, evaluate=False, total=rounds)
+                    pair[name] = exp.loop.phases["train"].time_s - before
+                    state[name] = (arrays, step)
+                chunks.append(pair)
+            finals.update({name: st[0] for name, st in state.items()})
+            atomic_write_json(out / "results.json", {"paired": chunks})
+
+        simulate_server_app(cfg, out, app)
+    same = finals["ray"].keys() == finals["inprocess"].keys() and all(
+        np.array_equal(finals["ray"][k], finals["inprocess"][k]) for k in finals["ray"])
+    ray_s, inproc_s = sum(c["ray"] for c in chunks), sum(c["inprocess"] for c in chunks)
+    return {"paired_inprocess_train_s": inproc_s, "paired_ray_train_s": ray_s,
+            "ratio_ray_train_to_inprocess_paired": ray_s / inproc_s, "paired_same_model": bool(same),
+            "paired_chunks": chunks}
+
+
 def fedforget_run(cfg, backend: str) -> tuple[float, float, float, dict[str, float]]:
     """(train phase s, whole run s, test accuracy, every phase's s) of one fedforget run."""
     with tempfile.TemporaryDirectory() as d:
@@ -131,12 +189,32 @@ def fedforget_run(cfg, backend: str) -> tuple[float, float, float, dict[str, flo
         return res["phases"]["train"]["time_s"], total, res["models"]["original"]["test_acc"], phases
 
 
+def print_paired(runs: list[dict], chunk: int) -> dict:
+    """Table of (e), each repeat and pooled (every repeat's chunks summed); the pooled
+    figures for the JSON line."""
+    print(f"\nPaired (e): in-process and Flower + Ray training rounds alternating in chunks of {chunk} "
+          "rounds within one run, each repeat and pooled:\n")
+    print("| repeat | in-process s | Flower + Ray s | Flower + Ray / in-process | chunks' ratios | same model |")
+    print("|---|---|---|---|---|---|")
+    for i, r in enumerate(runs, 1):
+        cr = [c["ray"] / c["inprocess"] for c in r["paired_chunks"]]
+        print(f"| {i} | {r['paired_inprocess_train_s']:.3f} | {r['paired_ray_train_s']:.3f} | "
+              f"{r['ratio_ray_train_to_inprocess_paired']:.2f} | {min(cr):.2f}-{max(cr):.2f} | {r['paired_same_model']} |")
+    ray_s = sum(r["paired_ray_train_s"] for r in runs)
+    inproc_s = sum(r["paired_inprocess_train_s"] for r in runs)
+    same = all(r["paired_same_model"] for r in runs)
+    print(f"| pooled | {inproc_s:.3f} | {ray_s:.3f} | **{ray_s / inproc_s:.2f}** | | {same} |")
+    return {"ratio_ray_train_to_inprocess_paired_pooled": ray_s / inproc_s, "paired_same_model": same}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default="configs/quickstart.yaml")
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=3,
                     help="side-by-side repeats (plain, in-process, Ray in turn); the table shows medians")
+    ap.add_argument("--chunk", type=int, default=5,
+                    help="rounds per chunk of the paired run (e); 0 skips it")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                     help="config override for all three runs, e.g. runtime.pipeline_depth=1")
     args = ap.parse_args()
@@ -153,7 +231,8 @@ def main() -> None:
         inproc_train, inproc_total, inproc_acc, inproc_phases = fedforget_run(cfg, "inprocess")
         ray_train, ray_total, ray_acc, ray_phases = fedforget_run(cfg, "ray")
         floor_s, floor_acc = ray_floor(cfg)
-        runs.append({"plain_s": plain_s, "inprocess_train_s": inproc_train, "inprocess_total_s": inproc_total,
+        paired = paired_rounds(cfg, args.chunk) if args.chunk > 0 else {}
+        runs.append({**paired,"plain_s": plain_s, "inprocess_train_s": inproc_train, "inprocess_total_s": inproc_total,
                      "ray_train_s": ray_train, "ray_total_s": ray_total, "bare_ray_s": floor_s,
                      "ratio_ray_train_to_plain": ray_train / plain_s,
                      "ratio_ray_train_to_inprocess": ray_train / inproc_train,
@@ -161,8 +240,9 @@ def main() -> None:
                      "ratio_ray_train_to_bare_ray": ray_train / floor_s,
                      "test_acc": {"plain": plain_acc, "inprocess": inproc_acc, "ray": ray_acc, "bare_ray": floor_acc},
                      "phases_s": {"inprocess": inproc_phases, "ray": ray_phases}})
-        logging.warning("repeat %d/%d: plain %.3f s, in-process train %.3f s, Ray train %.3f s, bare Ray %.3f s",
-                        i + 1, args.repeat, plain_s, inproc_train, ray_train, floor_s)
+        logging.warning("repeat %d/%d: plain %.3f s, in-process train %.3f s, Ray train %.3f s, bare Ray %.3f s%s",
+                        i + 1, args.repeat, plain_s, inproc_train, ray_train, floor_s,
+                        f"; paired {paired['ratio_ray_train_to_inprocess_paired']:.2f}" if paired else "")
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0] if isinstance(runs[0][k], float)}
     # the phase split shown is the run whose Ray train phase is the median one
     mid = sorted(runs, key=lambda r: r["ray_train_s"])[len(runs) // 2]
@@ -196,9 +276,10 @@ def main() -> None:
     print(f"|{'-' * 24}|{'-' * 8}|{'-' * 8}|")
     for name, s in [*ray_phases.items(), ("(in no phase)", unaccounted)]:
         print(f"| {name:<22} | {s:6.2f} | {s / mid['ray_total_s']:6.1%} |")
+    pooled = print_paired(runs, args.chunk) if args.chunk > 0 else {}
     same = all(len(set(r["test_acc"].values())) == 1 for r in runs)
     print(f"\nsame final model in all three (test accuracy equal in every repeat): {same}")
-    print(json.dumps({**med, "ray_unaccounted_s": unaccounted, "test_acc": acc, "same_model": same,
+    print(json.dumps({**med, **pooled, "ray_unaccounted_s": unaccounted, "test_acc": acc, "same_model": same,
                       "repeats": len(runs), "overrides": args.overrides, "phases_s": mid["phases_s"], "runs": runs}))
 
 

@@ -89,7 +89,23 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, write_report: boo
 SHARE_DATA_MAX_BYTES = 64 * 1024 * 1024  # the driver's data build goes to the actors up to this size
 
 
-def _run_flower_simulation(cfg: ExperimentConfig, out: Path, state_root: Path) -> dict[str, Any]:
+def simulate_server_app(cfg: ExperimentConfig, out_dir: str | Path, server_app: Any) -> dict[str, Any]:
+    """Run another ``server_app`` (a Flower ``ServerApp`` that writes ``results.json``
+    into ``out_dir``) on the simulated federation of ``cfg``, as ``fedforget run`` runs an
+    experiment's: Ray, the warm client actors, the engine fixes, the ClientApp and its
+    client state, the fixed-cost phases. For benchmarks (benchmarks/overhead.py, the
+    paired rounds) and tools that drive a federation their own way."""
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    state_root = _state_root(cfg, out)
+    with torch_threads(max(1, int(cfg.runtime.cpus_per_client))):
+        results = _run_flower_simulation(cfg, out, state_root, server_app)
+    if not cfg.runtime.state_dir:
+        shutil.rmtree(state_root, ignore_errors=True)
+    return results
+
+
+def _run_flower_simulation(cfg: ExperimentConfig, out: Path, state_root: Path, server_app: Any = None) -> dict[str, Any]:
     """Flower's simulation engine on Ray. Every fixed cost of the run is a phase of its
     own in ``results.json`` (docs/performance.md, "Fixed costs"): ``ray_start`` (import
     ray, ``ray.init`` or joining a cluster, the resource check), ``engine_start`` (importing
@@ -131,9 +147,9 @@ def _run_flower_simulation(cfg: ExperimentConfig, out: Path, state_root: Path) -
         from flwr.simulation import run_simulation
         # strategies/ and clients/ are the Flower adapters; loaded by name so that the core
         # library has no import-time dependency on them.
-        server_mod = importlib.import_module("strategies.server_app")
         client_mod = importlib.import_module("clients.client_app")
-        server_app = server_mod.make_server_app(cfg, out, marks=marks)
+        if server_app is None:
+            server_app = importlib.import_module("strategies.server_app").make_server_app(cfg, out, marks=marks)
         # run_simulation is deprecated in flwr 1.42 in favour of `flwr run`, which needs a
         # SuperLink process and a run config; it stays the only in-process entry point
         # (docs/performance.md). patched_engine: see fedforget.runtime.engine.
