@@ -313,10 +313,20 @@ class ClientWorker:
             out = comp.encode(out, masks=comp.last_masks, known=comp.received)
         return out, {"n_forget": len(forget), "n_retain": len(retain), **stats}
 
+    @staticmethod
+    def _counts(model: torch.nn.Module, forget: ArrayData, retain: ArrayData) -> Scalars:
+        """Accuracy counts and summed loss of ``model`` on the forget and retain sets."""
+        metrics: Scalars = {}
+        for name, part in (("forget", forget), ("retain", retain)):
+            c, n, loss = accuracy_counts(model, part)
+            metrics.update({f"{name}_correct": c, f"{name}_n": n, f"{name}_loss": loss})
+        return metrics
+
     def on_evaluate(self, arrays: Arrays, config: Scalars) -> tuple[Arrays, Scalars]:
         """Accuracy counts on forget/retain data, and attack signals on the forget set.
         ``mia=<attacks>``: only membership-inference signals (fedforget.evaluation.federated)
-        of the model, or of K stacked shadow models with ``shadows=K``."""
+        of the model, or of K stacked shadow models with ``shadows=K``; with ``counts=1``
+        (one model) the accuracy counts as well, from the same model."""
         cfg = self.config()
         if "relapse" in config:  # forget counts (and signals) per streamed request (fedforget.timeline)
             attacks = [a for a in str(config.get("attacks", "")).split(",") if a]
@@ -324,16 +334,22 @@ class ClientWorker:
         _local, forget, retain = self._splits(cfg)
         if "mia" in config:
             sets = mia_fed.client_sets(self._data(cfg), cfg, self.partition_id, forget, retain)
-            return mia_fed.mia_signals(cfg, self.partition_id, sets, lambda a: self._model(cfg, a), arrays, config), {}
+            built: list[torch.nn.Module] = []  # the model the signals were computed with
+
+            def model_of(a: Arrays) -> torch.nn.Module:
+                built.append(self._model(cfg, a))
+                return built[-1]
+
+            sigs = mia_fed.mia_signals(cfg, self.partition_id, sets, model_of, arrays, config)
+            if config.get("counts") and "shadows" not in config:  # the final evaluation: one exchange, not two
+                return sigs, self._counts(built[0], forget, retain)
+            return sigs, {}
         if "evaluator" in config:  # relearn / probe (fedforget.evaluation.evaluators): scalars only
             ev = EVALUATORS.get(str(config["evaluator"]))()
             seed = derive_seed(int(config.get("seed", 0)), self.partition_id)
             return {}, ev.client(cfg, self._model(cfg, arrays), forget, retain, seed)
         model = self._model(cfg, arrays, scratch=True)
-        metrics: Scalars = {}
-        for name, part in (("forget", forget), ("retain", retain)):
-            c, n, loss = accuracy_counts(model, part)
-            metrics.update({f"{name}_correct": c, f"{name}_n": n, f"{name}_loss": loss})
+        metrics = self._counts(model, forget, retain)
         out: Arrays = {}
         attacks = [a for a in str(config.get("attacks", "")).split(",") if a]
         if attacks and len(forget) > 0:

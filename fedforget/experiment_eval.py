@@ -26,6 +26,20 @@ from fedforget.runloop import PhaseRecord, RoundLoop
 from fedforget.training import accuracy_counts, predict_logits
 
 RESULTS_VERSION = 1
+COUNTS = ("forget_correct", "forget_n", "retain_correct", "retain_n", "forget_loss", "retain_loss")
+
+
+def _accuracies(metrics: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Federation-wide forget and retain accuracy from the clients' counts (summed in
+    partition order)."""
+    tot: dict[str, float] = {}
+    for p in sorted(metrics):
+        for k in COUNTS:
+            tot[k] = tot.get(k, 0.0) + float(metrics[p][k])
+    return {
+        "forget_acc": tot["forget_correct"] / tot["forget_n"] if tot.get("forget_n") else None,
+        "retain_acc": tot["retain_correct"] / tot["retain_n"] if tot.get("retain_n") else None,
+    }
 
 
 class ExperimentEvaluation:
@@ -71,19 +85,13 @@ class ExperimentEvaluation:
         cfg = {"attacks": ",".join(attacks)}
         who = self.fed.partitions() if clients is None else clients
         replies = self.fed.send("evaluate", {p: (arrays, cfg) for p in who})
-        tot: dict[str, float] = {}
         sigs: dict[str, list[np.ndarray]] = {a: [] for a in attacks}
         for p in sorted(replies):
-            arr, m = replies[p]
-            for k in ("forget_correct", "forget_n", "retain_correct", "retain_n", "forget_loss", "retain_loss"):
-                tot[k] = tot.get(k, 0.0) + float(m[k])
+            arr = replies[p][0]
             for a in attacks:
                 if f"signal.{a}" in arr:
                     sigs[a].append(np.asarray(arr[f"signal.{a}"]))
-        out = {
-            "forget_acc": tot["forget_correct"] / tot["forget_n"] if tot.get("forget_n") else None,
-            "retain_acc": tot["retain_correct"] / tot["retain_n"] if tot.get("retain_n") else None,
-        }
+        out = _accuracies({p: m for p, (_, m) in replies.items()})
         return out, {a: np.concatenate(v) if v else np.zeros(0) for a, v in sigs.items()}
 
     def _eval_round(self, arrays: Arrays) -> dict[str, Any]:
@@ -102,10 +110,11 @@ class ExperimentEvaluation:
 
     def _final_eval(self, name: str, arrays: Arrays, rec: PhaseRecord | None, extra_time: float = 0.0) -> dict[str, Any]:
         res = self._server_eval(arrays)
-        res.update(self._fed_eval(arrays, ())[0])
         # Membership inference across the federation (fedforget.evaluation.server): clients
-        # return per-sample signals of their own data, never samples.
-        mia = self.mia.evaluate(name, arrays)
+        # return per-sample signals of their own data, never samples; and, in the same
+        # exchange, their accuracy counts (one message per client and model, not two).
+        mia = self.mia.evaluate(name, arrays, counts=True)
+        res.update(_accuracies(mia.pop("replies")))
         roc = mia.pop("roc")
         res.update(mia)
         if self.cfg.evaluation.evaluators:  # relearn / probe, run on the clients

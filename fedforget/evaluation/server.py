@@ -161,10 +161,15 @@ class FederatedMIA:
             return {}
         return {"balanced_acc_fitted": float(np.mean(accs)), "threshold_source": "2-fold reference split, class-dependent"}
 
-    def evaluate(self, name: str, arrays: Arrays) -> dict[str, Any]:
+    def evaluate(self, name: str, arrays: Arrays, counts: bool = False) -> dict[str, Any]:
         """Federated MIA of one model. Returns ``mia``, ``mia_members``, ``mia_per_client``,
-        ``mia_efficacy`` and ``roc`` (forget set vs non-members, per attack)."""
-        conf = {"mia": ",".join(self.signal_names)}
+        ``mia_efficacy`` and ``roc`` (forget set vs non-members, per attack); with
+        ``counts``, also ``replies``: every client's accuracy counts on its forget and
+        retain sets, computed in the same exchange (the final evaluation sends one
+        ``evaluate`` per client and model instead of two)."""
+        conf: dict[str, Any] = {"mia": ",".join(self.signal_names)}
+        if counts:
+            conf["counts"] = 1
         replies = self.fed.send("evaluate", {p: (arrays, conf) for p in self.fed.partitions()})
         tgt = self._gather(replies, shadows=False)
         F, R, H = tgt["forget"], tgt["retain"], tgt["heldout"]
@@ -172,6 +177,8 @@ class FederatedMIA:
         members: dict[str, Any] = {}
         per_client: dict[str, dict[str, Any]] = {}
         roc: dict[str, Any] = {}
+        groups = {"forget": _by_client(F["client"]), "retain": _by_client(R["client"])}
+        clients = sorted(set(groups["forget"]) | set(groups["retain"]))
         self.roc_members[name] = {}
         self.forget_scores[name] = {}
         for a in self.attacks:
@@ -187,16 +194,19 @@ class FederatedMIA:
             self.forget_scores[name][a] = f
             if a == "lira":  # the raw statistic phi, for the U-LiRA-style per-example test
                 self.forget_phi[name] = F["sig.lira"]
-            for c in sorted(set(F["client"].tolist()) | set(R["client"].tolist())):
+            for c in clients:
                 pc = per_client.setdefault(str(c), {"forget": {}, "retain": {}})
-                for s, vals, cl in (("forget", f, F["client"]), ("retain", r, R["client"])):
-                    sel = vals[cl == c]
-                    if len(sel):
-                        pc[s][a] = mia_metrics(sel, h, curve=False)
+                for s, vals in (("forget", f), ("retain", r)):
+                    idx = groups[s].get(c)
+                    if idx is not None:
+                        pc[s][a] = mia_metrics(vals[idx], h, curve=False)
         set_arrays(self.model, arrays)
         test_conf = signals(["confidence"], predict_logits(self.model, self.test), torch.from_numpy(self.test.y))["confidence"]
         eff = mia_efficacy(R["sig.confidence"], test_conf, F["sig.confidence"], np_rng(self.cfg.runtime.seed, "mia-efficacy"))  # same subsample for every model: a paired comparison
-        return {"mia": mia, "mia_members": members, "mia_per_client": per_client, "mia_efficacy": eff, "roc": roc}
+        out = {"mia": mia, "mia_members": members, "mia_per_client": per_client, "mia_efficacy": eff, "roc": roc}
+        if counts:
+            out["replies"] = {p: m for p, (_, m) in replies.items()}
+        return out
 
     # ------------------------------------------------------------------ comparison
     def finish(self, models: dict[str, Any]) -> dict[str, Any]:
@@ -239,6 +249,16 @@ class FederatedMIA:
             out["vs_retrained"][name] = cmp
             models[name]["indistinguishability"] = cmp["indistinguishability"]
         return out
+
+
+def _by_client(client: np.ndarray) -> dict[int, np.ndarray]:
+    """Client id -> the positions of its samples, in their order (what ``client == c``
+    selects), in one sort instead of one scan of every sample per client."""
+    if len(client) == 0:
+        return {}
+    order = np.argsort(client, kind="stable")
+    ids, starts = np.unique(client[order], return_index=True)
+    return dict(zip(ids.tolist(), np.split(order, starts[1:]), strict=True))
 
 
 def _gap(a: Any, b: Any) -> float | None:

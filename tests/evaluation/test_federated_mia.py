@@ -129,3 +129,22 @@ def test_lira_beats_threshold_attacks_on_overfit_federation_and_chance_on_unseen
     unseen = mia.evaluate("untrained", ex.init)["mia_members"]
     for a, m in unseen.items():
         assert abs(m["auc"] - 0.5) < 3.5 * _auc_noise(m["n_members"], m["n_nonmembers"]), (a, m["auc"])
+
+
+def test_final_evaluation_is_one_exchange_per_model(tmp_path: Path) -> None:
+    """Each client answers one ``evaluate`` per model in the final evaluation: its MIA
+    signals and its accuracy counts in the same reply (issue 9), with the accuracies a
+    separate counts exchange gives."""
+    cfg = tiny_config("training.rounds=2", "unlearning.rounds=1", "evaluation.every_round=false")
+    fed = RecordingFederation(cfg.partition.num_clients, tmp_path / "state")
+    exp = Experiment(cfg, fed, tmp_path / "out")
+    res = exp.run()
+    mia = [(p, m) for action, p, arrays, m in fed.log if action == "evaluate" and any(k.startswith("mia.") for k in arrays)]
+    models = [m for m in ("original", "unlearned", "retrained") if m in res["models"]]
+    assert len(models) == 3
+    assert len(mia) == cfg.partition.num_clients * len(models)
+    assert all("forget_correct" in m and "retain_n" in m for _, m in mia)
+    assert exp.retrained is not None
+    separate = exp._fed_eval(exp.retrained, ())[0]
+    assert res["models"]["retrained"]["forget_acc"] == separate["forget_acc"]
+    assert res["models"]["retrained"]["retain_acc"] == separate["retain_acc"]
