@@ -336,8 +336,8 @@ class ClientWorker:
             sets = mia_fed.client_sets(self._data(cfg), cfg, self.partition_id, forget, retain)
             built: list[torch.nn.Module] = []  # the model the signals were computed with
 
-            def model_of(a: Arrays) -> torch.nn.Module:
-                built.append(self._model(cfg, a))
+            def model_of(a: Arrays) -> torch.nn.Module:  # one model at a time: the scratch one
+                built.append(self._model(cfg, a, scratch=True))
                 return built[-1]
 
             sigs = mia_fed.mia_signals(cfg, self.partition_id, sets, model_of, arrays, config)

@@ -148,6 +148,7 @@ class ExperimentEvaluation:
             for k, arr in (("original", original), ("unlearned", unlearned), ("retrained", retrained)):
                 if arr is not None:
                     models[k]["distance_to_retrained"] = param_distance(arr, retrained)
+        self.mia.resolve(models)  # the MIA-efficacy SVCs, computed in the background
         add_steps_to_recover(models, cfg, models.get("original", {}).get("forget_acc"))
         eval_s = time.perf_counter() - t_eval
 

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,9 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
-_NPZ_CACHE: dict[str, tuple[bytes, dict[str, np.ndarray]]] = {}
+_NPZ_CACHE: OrderedDict[str, tuple[bytes, dict[str, np.ndarray]]] = OrderedDict()  # least recently used first
+_NPZ_CACHE_BYTES = [0]  # file bytes held (the parsed arrays hold about as much again)
+NPZ_CACHE_MAX_BYTES = 64 * 1024 * 1024
 
 
 def load_npz_cached(path: str | Path) -> dict[str, np.ndarray]:
@@ -56,20 +59,26 @@ def load_npz_cached(path: str | Path) -> dict[str, np.ndarray]:
     the source of truth (the file is read every time; reading a small file is cheap,
     unzipping and parsing it is not), and a long-lived process (a Ray actor) skips
     re-parsing the same state on every message. The arrays are read-only: copy before
-    modifying."""
+    modifying. The least recently used files go first once the cache holds
+    ``NPZ_CACHE_MAX_BYTES`` (a count of 256 files, emptied when full, re-parsed every
+    client's state at 1,000 clients)."""
     key = str(path)
     with open(key, "rb") as f:
         data = f.read()
     hit = _NPZ_CACHE.get(key)
     if hit is not None and hit[0] == data:
+        _NPZ_CACHE.move_to_end(key)
         return dict(hit[1])
     with np.load(io.BytesIO(data)) as z:
         arrays = {k: z[k] for k in z.files}
     for a in arrays.values():
         a.setflags(write=False)
-    if len(_NPZ_CACHE) >= 256:
-        _NPZ_CACHE.clear()
+    if hit is not None:
+        _NPZ_CACHE_BYTES[0] -= len(_NPZ_CACHE.pop(key)[0])
     _NPZ_CACHE[key] = (data, arrays)
+    _NPZ_CACHE_BYTES[0] += len(data)
+    while _NPZ_CACHE_BYTES[0] > NPZ_CACHE_MAX_BYTES and len(_NPZ_CACHE) > 1:
+        _NPZ_CACHE_BYTES[0] -= len(_NPZ_CACHE.popitem(last=False)[1][0])
     return dict(arrays)
 
 

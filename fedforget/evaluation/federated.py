@@ -20,6 +20,7 @@ except that client ``c`` trains shadow ``k`` on a seeded random half of its *sha
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -42,10 +43,20 @@ SHADOW_PREFIX = "shadow{k}/"
 
 
 def heldout(fd: FederatedData, cfg: ExperimentConfig, c: int) -> ArrayData:
-    """Client ``c``'s held-out non-members: a seeded 1/num_clients slice of the pool."""
-    order = np_rng(cfg.runtime.seed, "mia-heldout").permutation(len(fd.nonmember))
-    mine = np.sort(np.array_split(order, fd.num_clients)[c])
-    return fd.nonmember.take(mine)
+    """Client ``c``'s held-out non-members: a seeded 1/num_clients slice of the pool
+    (slice ``c`` of ``np.array_split(order, num_clients)``, cut directly: splitting the
+    whole pool for every client's message cost 11 s of a 1,000-client final evaluation)."""
+    order = _heldout_order(cfg.runtime.seed, len(fd.nonmember))
+    size, extra = divmod(len(order), fd.num_clients)  # array_split: the first `extra` slices get one more
+    start = c * size + min(c, extra)
+    return fd.nonmember.take(np.sort(order[start:start + size + (c < extra)]))
+
+
+@functools.lru_cache(maxsize=4)
+def _heldout_order(seed: int, n: int) -> np.ndarray:
+    order = np_rng(seed, "mia-heldout").permutation(n)
+    order.setflags(write=False)
+    return order
 
 
 def _concat(a: ArrayData, b: ArrayData) -> ArrayData:

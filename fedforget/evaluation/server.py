@@ -20,7 +20,9 @@ scores with the retrained model's: the retrained model is the target, not 0.5.
 from __future__ import annotations
 
 import logging
+import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,7 @@ class FederatedMIA:
         self.forget_phi: dict[str, np.ndarray] = {}
         self.roc_members: dict[str, dict[str, Any]] = {}
         self.shadow_info: dict[str, Any] = {"k": 0}
+        self._pool: ThreadPoolExecutor | None = None  # MIA-efficacy in the background (_efficacy_of)
 
     # ------------------------------------------------------------------ gathering
     def _gather(self, replies: dict[int, tuple[Arrays, Any]], shadows: bool) -> dict[str, dict[str, np.ndarray]]:
@@ -163,16 +166,17 @@ class FederatedMIA:
 
     def evaluate(self, name: str, arrays: Arrays, counts: bool = False) -> dict[str, Any]:
         """Federated MIA of one model. Returns ``mia``, ``mia_members``, ``mia_per_client``,
-        ``mia_efficacy`` and ``roc`` (forget set vs non-members, per attack); with
-        ``counts``, also ``replies``: every client's accuracy counts on its forget and
-        retain sets, computed in the same exchange (the final evaluation sends one
-        ``evaluate`` per client and model instead of two)."""
+        ``mia_efficacy`` (a Future until :meth:`resolve`) and ``roc`` (forget set vs
+        non-members, per attack); with ``counts``, also ``replies``: every client's
+        accuracy counts on its forget and retain sets, computed in the same exchange (the
+        final evaluation sends one ``evaluate`` per client and model instead of two)."""
         conf: dict[str, Any] = {"mia": ",".join(self.signal_names)}
         if counts:
             conf["counts"] = 1
         replies = self.fed.send("evaluate", {p: (arrays, conf) for p in self.fed.partitions()})
         tgt = self._gather(replies, shadows=False)
         F, R, H = tgt["forget"], tgt["retain"], tgt["heldout"]
+        eff = self._efficacy_of(arrays, R["sig.confidence"], F["sig.confidence"])
         mia: dict[str, Any] = {}
         members: dict[str, Any] = {}
         per_client: dict[str, dict[str, Any]] = {}
@@ -200,18 +204,39 @@ class FederatedMIA:
                     idx = groups[s].get(c)
                     if idx is not None:
                         pc[s][a] = mia_metrics(vals[idx], h, curve=False)
-        set_arrays(self.model, arrays)
-        test_conf = signals(["confidence"], predict_logits(self.model, self.test), torch.from_numpy(self.test.y))["confidence"]
-        eff = mia_efficacy(R["sig.confidence"], test_conf, F["sig.confidence"], np_rng(self.cfg.runtime.seed, "mia-efficacy"))  # same subsample for every model: a paired comparison
         out = {"mia": mia, "mia_members": members, "mia_per_client": per_client, "mia_efficacy": eff, "roc": roc}
         if counts:
             out["replies"] = {p: m for p, (_, m) in replies.items()}
         return out
 
+    def _efficacy_of(self, arrays: Arrays, retain_conf: np.ndarray, forget_conf: np.ndarray) -> Future:
+        """MIA-efficacy of the model in ``arrays``, computed in the background: its SVC
+        (fitted on every retain and test confidence of the federation, as defined) was
+        half of a 1,000-client final evaluation, and libsvm runs without the GIL, so it
+        overlaps the per-client figures and the next model's exchange. :meth:`resolve`
+        collects it. The same seeded subsample for every model: a paired comparison."""
+        set_arrays(self.model, arrays)
+        test_conf = signals(["confidence"], predict_logits(self.model, self.test), torch.from_numpy(self.test.y))["confidence"]
+        if self._pool is None:
+            # one per model evaluated (3 at most), within the machine's cores
+            self._pool = ThreadPoolExecutor(max_workers=max(1, min(3, os.cpu_count() or 1)), thread_name_prefix="mia-efficacy")
+        return self._pool.submit(mia_efficacy, retain_conf, test_conf, forget_conf,
+                                 np_rng(self.cfg.runtime.seed, "mia-efficacy"))
+
+    def resolve(self, models: dict[str, Any]) -> None:
+        """Replace each model's pending ``mia_efficacy`` by its value (waiting for it)."""
+        for m in models.values():
+            if isinstance(m.get("mia_efficacy"), Future):
+                m["mia_efficacy"] = m["mia_efficacy"].result()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
     # ------------------------------------------------------------------ comparison
     def finish(self, models: dict[str, Any]) -> dict[str, Any]:
         """Forget-set attack scores of the unlearned/original model vs the retrained one;
         writes ``roc_members.json``. Returns the ``mia`` block of results.json."""
+        self.resolve(models)
         atomic_write_json(self.out / "roc_members.json", self.roc_members)
         out: dict[str, Any] = {"shadows": self.shadow_info, "vs_retrained": {}}
         if "retrained" not in self.forget_scores:
