@@ -241,7 +241,7 @@ def patched_engine(warm_actors: list[Any] | None = None, depth: int = PIPELINE_D
     (:mod:`fedforget.runtime.warm`), each actor holding ``depth`` messages
     (:func:`pipeline_depth`); yields whether the engine was patched. Warm actors that are
     not adopted are killed on exit (or at once when nothing can be patched)."""
-    from fedforget.runtime import pickling
+    from fedforget.runtime import dispatch, pickling
     from fedforget.runtime import warm as warm_mod
 
     warm = warm_actors if warm_actors is not None else []
@@ -259,7 +259,8 @@ def patched_engine(warm_actors: list[Any] | None = None, depth: int = PIPELINE_D
     pool_cls = getattr(ray_actor, "BasicActorPool", None)
     if (original is None or not _compatible(InMemoryLinkState) or getattr(vce_api, "Queue", None) is not Queue
             or getattr(vce_api, "ThreadPoolExecutor", None) is not ThreadPoolExecutor
-            or pool_cls is None or not all(hasattr(pool_cls, a) for a in ("add_actors_to_pool", "terminate_all_actors"))
+            or pool_cls is None
+            or not all(hasattr(pool_cls, a) for a in ("add_actors_to_pool", "terminate_all_actors", *dispatch.METHODS))
             or not _same_actor_api(ray_actor)):
         log.warning("Flower's simulation engine has an unexpected layout; running without the latency fixes")
         warm_mod.kill(warm)
@@ -298,6 +299,9 @@ def patched_engine(warm_actors: list[Any] | None = None, depth: int = PIPELINE_D
     original_terminate = pool_cls.terminate_all_actors
     pool_cls.add_actors_to_pool = _adopting(pool_cls, warm, max(1, int(depth)))
     pool_cls.terminate_all_actors = _terminate_each_once
+    originals = {name: getattr(pool_cls, name) for name in dispatch.METHODS}
+    for name, fn in dispatch.METHODS.items():
+        setattr(pool_cls, name, fn)
     pickling.install()  # requests; the warm actors install it for their replies
     try:
         yield True
@@ -309,4 +313,6 @@ def patched_engine(warm_actors: list[Any] | None = None, depth: int = PIPELINE_D
         vce_api.ThreadPoolExecutor = ThreadPoolExecutor
         pool_cls.add_actors_to_pool = original_add
         pool_cls.terminate_all_actors = original_terminate
+        for name, fn in originals.items():
+            setattr(pool_cls, name, fn)
         warm_mod.kill(warm)

@@ -87,6 +87,23 @@ class ClientActor:
             raise ClientAppException(str(ex)) from ex
         return cid, out, context
 
+    def run_packed(self, blob: bytes) -> bytes:
+        """:meth:`run` with the request and the reply each one pickled ``bytes``
+        (:mod:`fedforget.runtime.dispatch`): ``(app_fn as bytes, message, cid, context)``
+        in, ``(cid, message, context)`` out. ``app_fn`` arrives pickled the same way with
+        every message and is unpickled once."""
+        import pickle
+
+        from fedforget.runtime import pickling
+
+        app_fn_bytes, message, cid, context = pickle.loads(blob)
+        cache = self.__dict__.setdefault("_app_fns", {})
+        app_fn = cache.get(app_fn_bytes)
+        if app_fn is None:
+            cache.clear()  # one app per run; never grows
+            app_fn = cache[app_fn_bytes] = pickle.loads(app_fn_bytes)
+        return pickling.dumps(self.run(app_fn, message, cid, context))
+
     def terminate(self) -> None:
         import ray
 

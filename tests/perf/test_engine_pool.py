@@ -58,12 +58,17 @@ def test_slots_interleave_and_terminate_once() -> None:
 def test_installed_only_inside_patched_engine() -> None:
     from flwr.simulation.ray_transport.ray_actor import BasicActorPool
 
+    from fedforget.runtime import dispatch
+
     add, terminate = BasicActorPool.add_actors_to_pool, BasicActorPool.terminate_all_actors
+    flowers = {name: getattr(BasicActorPool, name) for name in dispatch.METHODS}
     with engine.patched_engine() as installed:
         assert installed
         assert BasicActorPool.add_actors_to_pool is not add
         assert BasicActorPool.terminate_all_actors is engine._terminate_each_once
+        assert all(getattr(BasicActorPool, name) is fn for name, fn in dispatch.METHODS.items())
     assert BasicActorPool.add_actors_to_pool is add and BasicActorPool.terminate_all_actors is terminate
+    assert all(getattr(BasicActorPool, name) is fn for name, fn in flowers.items())
 
 
 def test_depth_from_config_and_off_for_injected_hangs() -> None:
