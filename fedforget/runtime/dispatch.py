@@ -31,7 +31,7 @@ class _Packing:
     run's ``app_fn`` pickled once."""
 
     def __init__(self) -> None:
-        self.can_pack: dict[int, bool] = {}
+        self.can_pack: dict[Any, bool] = {}  # by actor handle (hashed by Ray's actor id), not id(): never stale
         self.app_fn: tuple[Any, bytes] = (None, b"")  # one attribute: read and replaced atomically
 
 
@@ -43,9 +43,9 @@ def submit(self: Any, actor_fn: Any, job: tuple[Any, Any, str, Any]) -> Any:
     actor = self.pool.pop()
     app_fn, message, cid, context = job
     try:
-        pack = st.can_pack.get(id(actor))
+        pack = st.can_pack.get(actor)
         if pack is None:
-            pack = st.can_pack[id(actor)] = hasattr(actor, "run_packed")
+            pack = st.can_pack[actor] = hasattr(actor, "run_packed")
         if pack:
             fn, fn_bytes = st.app_fn
             if app_fn is not fn:  # once per run (per app_fn); the object is kept, so its id is never reused
