@@ -20,7 +20,10 @@ from __future__ import annotations
 import gc
 import importlib
 import logging
+import pickle
 from typing import Any
+
+from fedforget.runtime import pickling
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +46,6 @@ def warm_client(config_text: str, data: list[Any] | None = None) -> None:
 
         for registry in (ATTACKS, EVALUATORS, UNLEARNERS):  # loaded on first use otherwise: attacks pull scipy
             registry.names()
-        from fedforget.runtime import pickling
-
         pickling.install()  # replies (Message, Context) with the C pickler
         from fedforget.config import load_config_text
         from fedforget.data.federation import adopt_federated_data, build_federated_data
@@ -92,10 +93,6 @@ class ClientActor:
         (:mod:`fedforget.runtime.dispatch`): ``(app_fn as bytes, message, cid, context)``
         in, ``(cid, message, context)`` out. ``app_fn`` arrives pickled the same way with
         every message and is unpickled once."""
-        import pickle
-
-        from fedforget.runtime import pickling
-
         app_fn_bytes, message, cid, context = pickle.loads(blob)
         cache = self.__dict__.setdefault("_app_fns", {})
         app_fn = cache.get(app_fn_bytes)
