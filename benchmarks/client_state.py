@@ -26,7 +26,7 @@ from pathlib import Path
 from flwr.app import Context, RecordDict
 
 from clients.client_app import restore_state, save_state
-from fedforget.client import ClientWorker
+from fedforget.client.worker import ClientWorker
 from fedforget.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -39,10 +39,10 @@ import torch
 from fedforget.config import load_config
 from fedforget.data import build_federated_data
 from fedforget.models import build_model
-from fedforget.params import get_arrays, set_arrays, weighted_average
 from fedforget.runtime import run_experiment
-from fedforget.seeding import derive_seed, torch_gen
-from fedforget.training import accuracy_counts, local_sgd
+from fedforget.training.local import accuracy_counts, local_sgd
+from fedforget.util.params import get_arrays, set_arrays, weighted_average
+from fedforget.util.seeding import derive_seed, torch_gen
 
 
 def plain_loop(cfg) -> tuple[float, float]:
@@ -132,10 +132,10 @@ def paired_rounds(cfg, chunk: int) -> dict:
     import numpy as np
     from flwr.serverapp import ServerApp
 
-    from fedforget.experiment import Experiment
-    from fedforget.federation import InProcessFederation
-    from fedforget.io import atomic_write_json
+    from fedforget.client.inprocess import InProcessFederation
+    from fedforget.run.experiment import Experiment
     from fedforget.runtime.simulation import simulate_server_app
+    from fedforget.util.io import atomic_write_json
     from strategies.flower_federation import FlowerFederation
 
     chunks: list[dict[str, float]] = []

@@ -1,4 +1,4 @@
-"""ezkl proving cost of the zero-knowledge forgetting evidence (fedforget.receipts.zk).
+"""ezkl proving cost of the zero-knowledge forgetting evidence (fedforget.deletion.receipts.zk).
 
 For each MLP size (input 64 = 8x8 digits, hidden H, 10 classes) and n samples: the locally
 generated SRS (once per circuit size, then cached), key setup, proof and verification, in
@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from fedforget.config import ModelConfig
-from fedforget.hashing import model_hash
+from fedforget.deletion.receipts import zk
 from fedforget.models import build_model
-from fedforget.params import get_arrays
-from fedforget.receipts import zk
+from fedforget.util.hashing import model_hash
+from fedforget.util.params import get_arrays
 
 
 def main() -> int:

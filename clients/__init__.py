@@ -1,2 +1,2 @@
 """Flower client side: the ClientApp adapting Flower messages to
-:class:`fedforget.client.ClientWorker` (which holds the private data and forget set)."""
+:class:`fedforget.client.worker.ClientWorker` (which holds the private data and forget set)."""

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
-from fedforget.errors import FedForgetError
+from fedforget.util.errors import FedForgetError
 from strategies.flower_federation import from_record, to_record
 
 if TYPE_CHECKING:
-    from fedforget.client import ClientWorker
+    from fedforget.client.worker import ClientWorker
 
-STATE_RECORD = "fedforget.client-state"  # Context.state key of the client's files (mode "context")
+STATE_RECORD = "fedforget.client.worker-state"  # Context.state key of the client's files (mode "context")
 
 
 def _read_files(state_dir: Path) -> dict[str, bytes]:
@@ -56,7 +56,7 @@ def restore_state(context: Context, state_dir: Path) -> dict[str, bytes]:
     with every message in simulation and keeps it on the SuperNode in deployment); the
     folder is this node's cache of it. Write back what is missing or stale here (a fresh
     node, or another node handled the last message); return the files as carried."""
-    from fedforget.io import atomic_write_bytes
+    from fedforget.util.io import atomic_write_bytes
     from strategies.flower_federation import from_array
 
     if STATE_RECORD not in context.state.array_records:
@@ -96,7 +96,7 @@ def _partition_id(context: Context) -> int:
 def _worker(context: Context, state_root: str | None) -> ClientWorker:
     # Imported here: a deployed ClientApp is a fresh process per message, and a
     # ``partition`` query needs neither torch nor the worker (docs/performance.md).
-    from fedforget.client import ClientWorker
+    from fedforget.client.worker import ClientWorker
 
     nc = context.node_config
     _partition_id(context)

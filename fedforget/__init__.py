@@ -5,7 +5,7 @@ PyTorch/NumPy and never imports Flower; ``strategies`` and ``clients`` adapt it 
 Flower's Message API.
 """
 
-from fedforget.errors import ConfigError, DataError, FedForgetError
+from fedforget.util.errors import ConfigError, DataError, FedForgetError
 
 __all__ = ["ConfigError", "DataError", "FedForgetError", "__version__"]
 __version__ = "0.1.0"

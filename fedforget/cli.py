@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from fedforget.errors import FedForgetError
+from fedforget.util.errors import FedForgetError
 
 log = logging.getLogger("fedforget")
 
@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     from fedforget.runtime.deploy import add_deploy_parser
 
     add_deploy_parser(sub)
-    from fedforget.receipts.commands import add_parsers as add_receipt_parsers
+    from fedforget.deletion.receipts.commands import add_parsers as add_receipt_parsers
 
     add_receipt_parsers(sub)  # fedforget ledger | verify | prove
     return p
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return deploy_main(args)
         if args.cmd in ("ledger", "verify", "prove"):
-            from fedforget.receipts.commands import main as receipts_main
+            from fedforget.deletion.receipts.commands import main as receipts_main
 
             return receipts_main(args)
         if args.cmd == "policies":
@@ -97,26 +97,28 @@ def main(argv: list[str] | None = None) -> int:
             print(markdown(run_policies(pcfg, pout, names, seeds)))
             return 0
         if args.cmd == "sweep":
-            from fedforget.sweep import load_sweep, run_sweep
+            from fedforget.studies.sweep import load_sweep, run_sweep
 
             load_sweep(args.config, args.overrides)  # fails before any work starts
             sout = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
-            table = run_sweep(args.config, sout, args.overrides)
+            from fedforget.runtime.compare import run_compare
+
+            table = run_sweep(args.config, sout, args.overrides, run_compare=run_compare)
             print(f"{len(table)} rows: {sout / 'sweep.csv'}; figure: {sout / 'sweep_tradeoff.png'}")
             return 0
         if args.cmd == "compare":
             from fedforget.config import load_config
-            from fedforget.validate import validate_experiment
+            from fedforget.run.validate import validate_experiment
 
             seeds = [f"runtime.seeds=[{args.seeds}]"] if args.seeds else []
             ccfg = validate_experiment(load_config(args.config, [*args.overrides, *seeds]))  # fails before any work
             cout = Path(args.out) if args.out else Path("runs") / ccfg.name
-            from fedforget.compare import markdown_table
             from fedforget.runtime.compare import run_compare
+            from fedforget.studies.compare import markdown_table
 
             summary = run_compare(ccfg, cout)
             if "stats" in summary:  # several seeds
-                from fedforget.compare_seeds import stats_tables
+                from fedforget.studies.seeds import stats_tables
 
                 print(stats_tables(summary))
             else:
@@ -125,13 +127,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "validate":
             from fedforget.config import load_config
-            from fedforget.validate import validate_experiment
+            from fedforget.run.validate import validate_experiment
 
             print(validate_experiment(load_config(args.config, args.overrides)).to_yaml(), end="")
             return 0
         if args.cmd == "report":
             if args.latex:
-                from fedforget.compare_seeds import write_latex
+                from fedforget.studies.seeds import write_latex
 
                 print(write_latex(args.out))
                 return 0
@@ -140,13 +142,13 @@ def main(argv: list[str] | None = None) -> int:
             print(write_report(args.out))
             return 0
         from fedforget.config import load_config
-        from fedforget.validate import validate_experiment
+        from fedforget.run.validate import validate_experiment
 
         if args.ray_address:  # a --set like any other (YAML-quoted: "auto", "10.0.0.1:6379")
             args.overrides.append(f"runtime.ray_address={json.dumps(args.ray_address)}")
         cfg = validate_experiment(load_config(args.config, args.overrides))  # fails before any work starts
         out = Path(args.out) if args.out else Path("runs") / cfg.name
-        from fedforget.checkpoint import check_fresh_output, request_resume
+        from fedforget.run.checkpoint import check_fresh_output, request_resume
 
         check_fresh_output(out, args.resume, cfg.to_yaml())  # a used folder needs --resume or a new --out
         if args.resume:

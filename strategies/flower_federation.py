@@ -19,10 +19,9 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.common.constant import SType
 from flwr.serverapp import Grid
 
-from fedforget import npy
-from fedforget.errors import FedForgetError
-from fedforget.faults import Exchange
-from fedforget.federation import Arrays, Scalars, Traffic
+from fedforget.federation import Arrays, Exchange, Scalars, Traffic
+from fedforget.util import npy
+from fedforget.util.errors import FedForgetError
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +32,13 @@ WINDOW = 128  # most messages in flight at once (ibid.)
 
 
 def to_array(a: np.ndarray) -> Array:
-    """``Array(a)`` (Flower's ``.npy`` serialisation), with the header cached (fedforget.npy)."""
+    """``Array(a)`` (Flower's ``.npy`` serialisation), with the header cached (fedforget.util.npy)."""
     a = np.asarray(a, order="C")
     return Array(dtype=str(a.dtype), shape=tuple(a.shape), stype=SType.NUMPY, data=npy.encode(a))
 
 
 def from_array(a: Array) -> np.ndarray:
-    """``a.numpy()``, with the header parsed once per (dtype, shape) (fedforget.npy)."""
+    """``a.numpy()``, with the header parsed once per (dtype, shape) (fedforget.util.npy)."""
     return npy.decode(a.data) if a.stype == SType.NUMPY else a.numpy()
 
 
@@ -238,7 +237,7 @@ class FlowerFederation:
     def _exchange(self, action: str, by_node: dict[int, tuple[Arrays, Scalars]], failures: dict[int, str] | None = None,
                   timeout: float | None = None) -> dict[int, tuple[Arrays, Scalars]]:
         """Replies by node. A node that fails or does not answer raises, or with a
-        ``failures`` dict is recorded there (node -> why; fedforget.faults)."""
+        ``failures`` dict is recorded there (node -> why; fedforget.run.faults)."""
         mtype = f"{CATEGORY[action]}.{action}"
         msgs = []
         last: tuple[Any, Any, RecordDict, int] | None = None

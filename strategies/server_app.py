@@ -15,7 +15,7 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from fedforget.config import ExperimentConfig, load_config
-from fedforget.experiment import Experiment
+from fedforget.run.experiment import Experiment
 from strategies.flower_federation import FlowerFederation
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,12 @@ def make_server_app(cfg: ExperimentConfig, out_dir: str | Path, marks: dict[str,
 
 
 def make_compare_server_app(cfg: ExperimentConfig, out_dir: str | Path) -> ServerApp:
-    """A ServerApp running ``fedforget compare`` (fedforget.compare) over the Grid."""
+    """A ServerApp running ``fedforget compare`` (fedforget.studies.compare) over the Grid."""
     server = ServerApp()
 
     @server.main()
     def main(grid: Grid, context: Context) -> None:
-        from fedforget.compare import run_comparison
+        from fedforget.studies.compare import run_comparison
 
         run_comparison(cfg, FlowerFederation(grid, expected_nodes=cfg.partition.num_clients), out_dir)
 

@@ -21,7 +21,7 @@ TINY = {
 
 
 def tiny_config(*overrides: str) -> ExperimentConfig:
-    from fedforget.validate import (
+    from fedforget.run.validate import (
         validate_experiment,  # registered names (methods, attacks, models)
     )
 

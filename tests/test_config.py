@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fedforget.config import ExperimentConfig, config_from_dict, load_config, load_config_text
-from fedforget.errors import ConfigError
+from fedforget.util.errors import ConfigError
 from tests.conftest import TINY, tiny_config
 
 

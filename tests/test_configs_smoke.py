@@ -42,6 +42,6 @@ def test_config_runs_tiny(path, tmp_path):
 
 
 def test_sweep_config_validates():
-    from fedforget.sweep import load_sweep
+    from fedforget.studies.sweep import load_sweep
 
     load_sweep("configs/sweep_compression.yaml")

@@ -8,7 +8,7 @@ import pytest
 from fedforget.config import DeletionRequest, PartitionConfig
 from fedforget.data import build_federated_data, build_forget_sets, partition_ids, stamp_trigger
 from fedforget.data.datasets import hf_to_arrays, load_digits_data, load_hf
-from fedforget.errors import DataError
+from fedforget.util.errors import DataError
 from tests.conftest import tiny_config
 
 

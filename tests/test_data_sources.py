@@ -14,7 +14,7 @@ from fedforget.data.federation import build_federated_data
 from fedforget.data.files import load_local_path
 from fedforget.data.normalize import normalize_splits
 from fedforget.data.synthetic import hash_tokens
-from fedforget.errors import ConfigError, DataError
+from fedforget.util.errors import ConfigError, DataError
 from tests.conftest import tiny_config
 
 

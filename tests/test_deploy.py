@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fedforget.client import ClientWorker
+from fedforget.client.inprocess import InProcessFederation
+from fedforget.client.worker import ClientWorker
 from fedforget.data.datasets import ArrayData
 from fedforget.data.federation import build_federated_data
 from fedforget.data.local import (
@@ -18,15 +19,14 @@ from fedforget.data.local import (
     save_local_data,
     write_forget_request,
 )
-from fedforget.errors import DataError
-from fedforget.experiment import Experiment
-from fedforget.federation import InProcessFederation
+from fedforget.run.experiment import Experiment
 from fedforget.runtime.deploy import (
     export_device_data,
     generate_node_keys,
     generate_tls,
     write_connection,
 )
+from fedforget.util.errors import DataError
 from tests.conftest import tiny_config
 
 

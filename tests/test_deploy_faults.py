@@ -1,6 +1,6 @@
 """A real loopback deployment (SuperLink + two SuperNodes on 127.0.0.1, ``flwr run``) in
 which the forget client's SuperNode is killed mid-training and restarted: the server
-retries it under its new node id (fedforget.faults), the run completes and the deletion
+retries it under its new node id (fedforget.run.faults), the run completes and the deletion
 is served. Every process is torn down in a ``finally``."""
 
 from __future__ import annotations

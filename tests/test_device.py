@@ -1,4 +1,4 @@
-"""runtime.device (fedforget.device): resolution in the working process, the checks made
+"""runtime.device (fedforget.util.device): resolution in the working process, the checks made
 before any work, and runs whose numbers do not depend on how the device is reached.
 
 CI has no GPU: the cuda and mps paths of *resolution* are tested with a patched torch;
@@ -11,8 +11,8 @@ import json
 import pytest
 import torch
 
-import fedforget.device as device_mod
-from fedforget.device import (
+import fedforget.util.device as device_mod
+from fedforget.util.device import (
     as_cpu,
     check_device_config,
     device_for,
@@ -21,7 +21,7 @@ from fedforget.device import (
     resolve_device,
     to_device,
 )
-from fedforget.errors import ConfigError
+from fedforget.util.errors import ConfigError
 from tests.conftest import TINY, tiny_config
 
 
@@ -140,7 +140,7 @@ def _samples_config(*over: str):
     """The tiny config deleting 30% of client 1's samples: the forget client also holds
     retain data (qmul's retain batches, retain directions on the forget client)."""
     from fedforget.config import config_from_dict
-    from fedforget.validate import validate_experiment
+    from fedforget.run.validate import validate_experiment
 
     deletion = {**TINY["deletion"], "requests": [{"granularity": "samples", "client": 1, "fraction": 0.3}]}
     return validate_experiment(config_from_dict({**TINY, "deletion": deletion}, list(over)))
@@ -152,9 +152,9 @@ def test_device_path_on_cpu(method, monkeypatch, tmp_path):
     eval_model (as it does on a GPU), and every mini-batch any objective, direction or
     evaluation draws is placed explicitly on the model's device. Same numbers as the
     plain CPU path: no evaluation reads a stale model, nothing is left off the device."""
-    import fedforget.client as client_mod
-    import fedforget.experiment as experiment_mod
-    import fedforget.training as training_mod
+    import fedforget.client.worker as client_mod
+    import fedforget.run.experiment as experiment_mod
+    import fedforget.training.local as training_mod
     import fedforget.unlearning.base as unlearning_base
     from fedforget.runtime.simulation import run_experiment
 

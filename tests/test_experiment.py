@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from fedforget.data import build_federated_data
-from fedforget.io import load_npz, read_jsonl
 from fedforget.runtime import run_experiment
+from fedforget.util.io import load_npz, read_jsonl
 from tests.conftest import tiny_config
 
 

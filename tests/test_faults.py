@@ -1,4 +1,4 @@
-"""Client faults (fedforget.faults): retry once, leave out, minimum fraction, make-up
+"""Client faults (fedforget.run.faults): retry once, leave out, minimum fraction, make-up
 unlearning rounds for forget clients, fault injection; in process (fast) and on Ray."""
 
 from __future__ import annotations
@@ -8,21 +8,20 @@ from pathlib import Path
 
 import pytest
 
+from fedforget.client.inprocess import InProcessFederation
 from fedforget.config import FaultInjection
-from fedforget.errors import ConfigError
-from fedforget.experiment import Experiment
-from fedforget.faults import (
+from fedforget.deletion.ledger import Ledger
+from fedforget.federation import InjectedFault, apply_injected
+from fedforget.run.experiment import Experiment
+from fedforget.run.faults import (
     ClientFaultError,
     FaultPolicy,
     FaultTolerantFederation,
-    InjectedFault,
     PendingDeletions,
     UnservedDeletionError,
-    apply_injected,
 )
-from fedforget.federation import InProcessFederation
-from fedforget.ledger import Ledger
 from fedforget.runtime.simulation import run_experiment
+from fedforget.util.errors import ConfigError
 from tests.conftest import tiny_config
 
 # Client 1 holds the deletion (tiny config: granularity client, client 1).

@@ -9,8 +9,8 @@ import sqlite3
 import numpy as np
 import pytest
 
-from fedforget.hashing import model_hash
-from fedforget.ledger import Ledger, LedgerError, format_table
+from fedforget.deletion.ledger import Ledger, LedgerError, format_table
+from fedforget.util.hashing import model_hash
 
 
 def test_model_hash_is_of_exact_bytes_dtype_shape_and_order_free():

@@ -13,9 +13,9 @@ from torch import nn
 
 from fedforget.compression import compress_
 from fedforget.config import CompressionConfig, ModelConfig, QuantizationConfig, SparsityConfig
-from fedforget.errors import ConfigError, DataError
 from fedforget.models import MODELS, build_model
-from fedforget.params import get_arrays
+from fedforget.util.errors import ConfigError, DataError
+from fedforget.util.params import get_arrays
 from tests.conftest import tiny_config
 
 # A small input per model (the shapes the research configs use, shrunk).

@@ -6,8 +6,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fedforget.combiners import COMBINERS
-from fedforget.projection import max_abs_cosine, project_orthogonal
+from fedforget.unlearning.combiners import COMBINERS
+from fedforget.unlearning.projection import max_abs_cosine, project_orthogonal
 
 
 @settings(max_examples=60, deadline=None)

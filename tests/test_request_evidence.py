@@ -1,4 +1,4 @@
-"""Per-request evidence on the timeline (fedforget.timeline, fedforget.evaluation.requests):
+"""Per-request evidence on the timeline (fedforget.run.timeline, fedforget.evaluation.requests):
 attack AUCs of each request's own samples against the server's non-member pool, at serve
 time and at the end, beside the reference's; the backdoor ASR only where the request's
 data carries the trigger."""
@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fedforget.client.inprocess import InProcessFederation
 from fedforget.data import build_federated_data
 from fedforget.evaluation.metrics import mia_metrics
 from fedforget.evaluation.requests import request_aucs, shadowless
-from fedforget.experiment import Experiment
-from fedforget.federation import InProcessFederation
+from fedforget.run.experiment import Experiment
 from tests.conftest import tiny_config
 from tests.test_timeline import REQUESTS
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from fedforget.config import load_config
+from fedforget.run.validate import validate_experiment
 from fedforget.runtime import run_experiment
-from fedforget.validate import validate_experiment
 
 CONFIGS = sorted(Path("configs/research").glob("*.yaml"))
 TINY = [

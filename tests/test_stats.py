@@ -1,4 +1,4 @@
-"""Statistics over seeds (fedforget.stats, fedforget.compare_seeds) checked against
+"""Statistics over seeds (fedforget.studies.stats, fedforget.studies.seeds) checked against
 numpy/scipy on fixed numbers, and ``fedforget compare --seeds`` end to end."""
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from fedforget.compare_seeds import (
+from fedforget.studies.seeds import (
     aggregate,
     latex_table,
     seed_config,
     seeds_of,
     write_seed_comparison,
 )
-from fedforget.errors import ConfigError
-from fedforget.stats import paired_difference, summarize
+from fedforget.studies.stats import paired_difference, summarize
+from fedforget.util.errors import ConfigError
 from tests.conftest import tiny_config
 
 VALUES = [0.91, 0.87, 0.95, 0.89, 0.93]

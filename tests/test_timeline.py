@@ -1,4 +1,4 @@
-"""Deletion requests on the training timeline (fedforget.timeline, serving, stream):
+"""Deletion requests on the training timeline (fedforget.run.timeline, serving, stream):
 served data never trains again, policies batch and keep their deadline, a stream with no
 request is plain training, and runs resume to the same numbers."""
 
@@ -11,15 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fedforget.checkpoint import check_fresh_output, request_resume
+from fedforget.client.inprocess import InProcessFederation
 from fedforget.config import DeletionConfig
 from fedforget.data import build_federated_data
-from fedforget.errors import ConfigError, FedForgetError
-from fedforget.experiment import Experiment
-from fedforget.federation import InProcessFederation
-from fedforget.io import read_jsonl
-from fedforget.serving import schedule
-from fedforget.stream import stream_requests
+from fedforget.deletion.requests import stream_requests
+from fedforget.deletion.serving import schedule
+from fedforget.run.checkpoint import check_fresh_output, request_resume
+from fedforget.run.experiment import Experiment
+from fedforget.util.errors import ConfigError, FedForgetError
+from fedforget.util.io import read_jsonl
 from tests.conftest import tiny_config
 
 STREAM = (
@@ -209,7 +209,7 @@ def test_policy_configs_for_the_side_by_side_runs():
 
 
 def test_every_streamed_request_is_in_the_ledger_with_its_rounds(streamed):
-    from fedforget.ledger import Ledger
+    from fedforget.deletion.ledger import Ledger
 
     _cfg, out, res, _fed = streamed
     with Ledger.open_readonly(out) as ledger:

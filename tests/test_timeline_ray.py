@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fedforget.checkpoint import request_resume
+from fedforget.run.checkpoint import request_resume
 from fedforget.runtime import run_experiment
 from tests.conftest import tiny_config
 from tests.test_timeline import REQUESTS, STREAM, Crash, _crash_at, _numbers, _run

@@ -40,7 +40,7 @@ import torch
 
 from fedforget.compression import eliasfano
 from fedforget.compression.quant import QuantSpec, dequantize, quantize
-from fedforget.errors import FedForgetError
+from fedforget.util.errors import FedForgetError
 
 Template = dict[str, tuple[int, ...]]
 

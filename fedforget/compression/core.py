@@ -51,8 +51,8 @@ from fedforget.compression.parametrized import (
 from fedforget.compression.quant import QuantSpec, fake_quantize
 from fedforget.compression.sparsity import compute_masks, sparsity_of, target_at
 from fedforget.config import CompressionConfig, ModelConfig
-from fedforget.errors import FedForgetError
-from fedforget.params import set_arrays
+from fedforget.util.errors import FedForgetError
+from fedforget.util.params import set_arrays
 
 __all__ = [
     "MASK_PREFIX", "PACKED", "VECTORS", "CompressParam", "CompressedFederation", "Compressor", "ModelInfo",

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fedforget.errors import FedForgetError
+from fedforget.util.errors import FedForgetError
 
 
 def low_bits(n: int, u: int) -> int:

@@ -21,7 +21,7 @@ from torch.nn.utils import parametrize
 from fedforget.compression.quant import QuantSpec, fake_quantize, quantize_activation
 from fedforget.compression.sparsity import compute_masks
 from fedforget.config import CompressionConfig, QuantizationConfig, SparsityConfig
-from fedforget.errors import FedForgetError
+from fedforget.util.errors import FedForgetError
 
 
 class CompressParam(nn.Module):

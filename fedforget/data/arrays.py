@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fedforget.errors import DataError
+from fedforget.util.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from fedforget.config import DataConfig
 from fedforget.data.arrays import ArrayData
 from fedforget.data.files import IMAGE_COLUMNS, LABEL_COLUMNS, TEXT_COLUMNS, load_local_path
 from fedforget.data.synthetic import hash_tokens, make_synthetic_images, make_synthetic_text
-from fedforget.errors import DataError
+from fedforget.util.errors import DataError
 
 log = logging.getLogger(__name__)
 

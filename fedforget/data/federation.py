@@ -20,9 +20,9 @@ from fedforget.data.datasets import ArrayData, load_dataset, stamp_trigger
 from fedforget.data.forget import forget_sets_by_request
 from fedforget.data.normalize import normalize_splits
 from fedforget.data.partition import partition_ids
-from fedforget.errors import DataError
-from fedforget.seeding import derive_seed, np_rng
-from fedforget.stream import timeline_requests
+from fedforget.deletion.requests import timeline_requests
+from fedforget.util.errors import DataError
+from fedforget.util.seeding import derive_seed, np_rng
 
 CLIENT_MEMO_BYTES = 256 * 1024 * 1024  # FederatedData.client's per-process memo
 
@@ -38,7 +38,7 @@ class FederatedData:
     backdoor_target: int  # -1 when the probe is off
     trigger_size: int
     trigger_value: float
-    # Every request of the run (deletion.requests + deletion.stream, fedforget.stream) and,
+    # Every request of the run (deletion.requests + deletion.stream, fedforget.deletion.requests) and,
     # per request, the forget ids per client (``forget`` is their union).
     requests: tuple[DeletionRequest, ...] = ()
     forget_by_request: tuple[tuple[np.ndarray, ...], ...] = ()

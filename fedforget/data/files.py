@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from fedforget.data.arrays import ArrayData
-from fedforget.errors import DataError
+from fedforget.util.errors import DataError
 
 IMAGE_COLUMNS = ("image", "img", "pixel_values")
 LABEL_COLUMNS = ("label", "labels", "fine_label", "coarse_label", "character")

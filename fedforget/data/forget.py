@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from fedforget.config import DeletionRequest
-from fedforget.errors import DataError
-from fedforget.seeding import np_rng
+from fedforget.util.errors import DataError
+from fedforget.util.seeding import np_rng
 
 
 def build_forget_sets(

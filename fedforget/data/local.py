@@ -26,8 +26,8 @@ import numpy as np
 
 from fedforget.data.datasets import ArrayData
 from fedforget.data.files import check_arrays
-from fedforget.errors import DataError
-from fedforget.io import atomic_save_npz, atomic_write_json, load_npz
+from fedforget.util.errors import DataError
+from fedforget.util.io import atomic_save_npz, atomic_write_json, load_npz
 
 DATA_FILE = "data.npz"
 FORGET_FILE = "forget.json"

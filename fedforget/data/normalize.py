@@ -10,7 +10,7 @@ import numpy as np
 
 from fedforget.config import DataConfig
 from fedforget.data.arrays import ArrayData
-from fedforget.errors import ConfigError
+from fedforget.util.errors import ConfigError
 
 
 def _apply(d: ArrayData, mean: np.ndarray, std: np.ndarray) -> ArrayData:

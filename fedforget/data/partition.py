@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from fedforget.config import PartitionConfig
-from fedforget.errors import DataError
+from fedforget.util.errors import DataError
 
 
 def partition_ids(ids: np.ndarray, labels: np.ndarray, cfg: PartitionConfig, seed: int) -> list[np.ndarray]:

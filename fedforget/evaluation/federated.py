@@ -2,7 +2,7 @@
 
 Each client computes attack signals on its own data and returns only per-sample signal
 vectors (plus class labels and, for shadow models, IN/OUT flags); features never leave it.
-The server side (:mod:`fedforget.evaluation.server`) turns signals into metrics.
+The server side (:mod:`fedforget.run.mia`) turns signals into metrics.
 
 Evaluation sets of client ``c`` (all in a fixed order, so that the target's and the
 shadows' signals line up by position):
@@ -31,9 +31,9 @@ from fedforget.config import ExperimentConfig
 from fedforget.data.datasets import ArrayData
 from fedforget.data.federation import FederatedData, build_federated_data
 from fedforget.evaluation.attacks.base import signals
-from fedforget.params import set_arrays
-from fedforget.seeding import derive_seed, np_rng
-from fedforget.training import predict_logits
+from fedforget.training.local import predict_logits
+from fedforget.util.params import set_arrays
+from fedforget.util.seeding import derive_seed, np_rng
 
 Arrays = dict[str, np.ndarray]
 Scalars = dict[str, Any]

@@ -1,6 +1,6 @@
 """Can an auditor tell the unlearned model from the retrained one on the forget set?
 
-Per attack, :class:`~fedforget.evaluation.server.FederatedMIA` compares the forget-set
+Per attack, :class:`~fedforget.run.mia.FederatedMIA` compares the forget-set
 attack scores of a model with those of the retrained-from-scratch model (AUC between the
 two score samples, KS statistic, MIA-efficacy gap). This module turns them into
 

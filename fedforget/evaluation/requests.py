@@ -1,4 +1,4 @@
-"""Membership evidence of one deletion request on the timeline (fedforget.timeline).
+"""Membership evidence of one deletion request on the timeline (fedforget.run.timeline).
 
 At a serve point and at the end of a run, the clients holding a request's samples return
 per-sample attack signals of those samples only (``req.<i>.<attack>``: signals, never
@@ -20,7 +20,7 @@ import torch
 from fedforget.data.datasets import ArrayData
 from fedforget.evaluation.attacks.base import ATTACKS, signals
 from fedforget.evaluation.metrics import mia_metrics
-from fedforget.training import predict_logits
+from fedforget.training.local import predict_logits
 
 
 def shadowless(attacks: Iterable[str]) -> tuple[str, ...]:

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from torch import nn
 
 from fedforget.config import ModelConfig
-from fedforget.errors import ConfigError
-from fedforget.registry import Registry
-from fedforget.seeding import torch_seeded
+from fedforget.util.errors import ConfigError
+from fedforget.util.registry import Registry
+from fedforget.util.seeding import torch_seeded
 
 ModelFactory = Callable[[ModelConfig, tuple[int, ...], int], nn.Module]
 

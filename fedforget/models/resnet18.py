@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from fedforget.config import ModelConfig
-from fedforget.errors import ConfigError
 from fedforget.models.base import need_image, register_model
+from fedforget.util.errors import ConfigError
 
 
 def _norm(kind: str, groups: int, channels: int) -> nn.Module:

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from fedforget.config import ModelConfig
-from fedforget.errors import ConfigError, DataError
 from fedforget.models.base import register_model
+from fedforget.util.errors import ConfigError, DataError
 
 
 class TextTransformer(nn.Module):

@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fedforget.io import atomic_write_text, read_jsonl
 from fedforget.report.fmt import fmt, mb
 from fedforget.report.mia import mia_sections
 from fedforget.report.phases import phases_section
 from fedforget.report.plots import plot_roc, plot_rounds
 from fedforget.report.quality import quality_sections
 from fedforget.report.timeline import timeline_section
+from fedforget.util.io import atomic_write_text, read_jsonl
 
 _fmt = fmt
 

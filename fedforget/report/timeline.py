@@ -1,4 +1,4 @@
-"""Figures and a table of a run on its timeline (fedforget.timeline), drawn from its files
+"""Figures and a table of a run on its timeline (fedforget.run.timeline), drawn from its files
 only: ``metrics.jsonl`` (training rows), ``relapse.jsonl`` (each served request's forget
 accuracy after every evaluated training round) and ``results.json`` (``requests``).
 
@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fedforget.io import read_jsonl  # noqa: E402
+from fedforget.util.io import read_jsonl  # noqa: E402
 
 RELAPSE_FILE = "relapse.jsonl"
 GRANULARITY_COLORS = {"samples": "#1f77b4", "class": "#d62728", "client": "#2ca02c"}

@@ -11,19 +11,19 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from fedforget.compare_seeds import seed_config, seeds_of, write_latex, write_seed_comparison
 from fedforget.config import ExperimentConfig
-from fedforget.errors import FedForgetError
+from fedforget.run.validate import validate_experiment
 from fedforget.runtime.engine import patched_engine, pipeline_depth
 from fedforget.runtime.simulation import _state_root, backend_config
-from fedforget.validate import validate_experiment
+from fedforget.studies.seeds import seed_config, seeds_of, write_latex, write_seed_comparison
+from fedforget.util.errors import FedForgetError
 
 log = logging.getLogger(__name__)
 
 
 def run_compare(cfg: ExperimentConfig, out_dir: str | Path) -> dict[str, Any]:
     """One comparison, or with ``runtime.seeds`` one per seed plus statistics over seeds
-    (fedforget.compare_seeds). Writes ``table.tex`` (booktabs) beside ``comparison.md``."""
+    (fedforget.studies.seeds). Writes ``table.tex`` (booktabs) beside ``comparison.md``."""
     validate_experiment(cfg)  # registered names of every row, before any work
     out = Path(out_dir).resolve()
     if not cfg.runtime.seeds:
@@ -44,8 +44,8 @@ def _run_one(cfg: ExperimentConfig, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     state_root = _state_root(cfg, out)
     if cfg.runtime.backend == "inprocess":
-        from fedforget.compare import run_comparison
-        from fedforget.federation import InProcessFederation
+        from fedforget.client.inprocess import InProcessFederation
+        from fedforget.studies.compare import run_comparison
 
         summary = run_comparison(cfg, InProcessFederation(cfg.partition.num_clients, state_root), out)
     else:

@@ -81,7 +81,7 @@ def deploy_main(args: Any) -> int:
         print(f"CA certificate:      {tls.ca_cert}\nSuperLink cert/key:  {tls.server_cert} {tls.server_key}")
         for k in keys:
             print(f"SuperNode key pair:  {k.private_key} {k.public_key}")
-        from fedforget.receipts.signing import PUBLIC_FILE, load_or_create_key
+        from fedforget.deletion.receipts.signing import PUBLIC_FILE, load_or_create_key
 
         load_or_create_key(args.out)  # signs deletion receipts (docs/verifiable-deletion.md)
         print(f"receipt signing key: {Path(args.out) / PUBLIC_FILE} (server: FEDFORGET_RECEIPT_KEYS={args.out})")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from fedforget.errors import FedForgetError
+from fedforget.util.errors import FedForgetError
 
 
 class DeployError(FedForgetError):

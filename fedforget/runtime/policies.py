@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from fedforget.config import ExperimentConfig, config_from_dict
-from fedforget.errors import ConfigError
-from fedforget.io import atomic_write_json, atomic_write_text
 from fedforget.runtime.simulation import run_experiment
+from fedforget.util.errors import ConfigError
+from fedforget.util.io import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fedforget.config import ExperimentConfig
-from fedforget.errors import ConfigError
+from fedforget.util.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

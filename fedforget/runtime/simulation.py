@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from fedforget.config import ExperimentConfig
-from fedforget.io import atomic_write_json
 from fedforget.runtime import ray_cluster
 from fedforget.runtime.engine import patched_engine, pipeline_depth
+from fedforget.util.io import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, write_report: boo
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     state_root = _state_root(cfg, out)
-    from fedforget.device import check_device_config, device_for
+    from fedforget.util.device import check_device_config, device_for
 
     check_device_config(cfg.runtime)
     # The server (this process) evaluates on runtime.device too: a requested accelerator
@@ -71,8 +71,8 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, write_report: boo
         ray_cluster.check_reachable(cfg.runtime.ray_address)  # seconds, before any work starts
     with torch_threads(max(1, int(cfg.runtime.cpus_per_client))):
         if cfg.runtime.backend == "inprocess":
-            from fedforget.experiment import Experiment
-            from fedforget.federation import InProcessFederation
+            from fedforget.client.inprocess import InProcessFederation
+            from fedforget.run.experiment import Experiment
 
             results = Experiment(cfg, InProcessFederation(cfg.partition.num_clients, state_root), out).run()
         else:
@@ -166,7 +166,7 @@ def _run_flower_simulation(cfg: ExperimentConfig, out: Path, state_root: Path, s
         ray_cluster.stop(session)  # Flower's backend already disconnected; a joined cluster keeps running
     t_end = time.perf_counter()
     if not results_path.exists():
-        from fedforget.errors import FedForgetError
+        from fedforget.util.errors import FedForgetError
 
         raise FedForgetError(f"the simulation ended without writing {results_path}; see the log above")
     results = json.loads(results_path.read_text())

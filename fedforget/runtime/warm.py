@@ -27,7 +27,7 @@ from fedforget.runtime import pickling
 
 log = logging.getLogger(__name__)
 
-CLIENT_MODULES = ("clients.client_app", "fedforget.client")  # what every client message needs
+CLIENT_MODULES = ("clients.client_app", "fedforget.client.worker")  # what every client message needs
 
 
 def warm_client(config_text: str, data: list[Any] | None = None) -> None:

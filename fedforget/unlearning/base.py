@@ -18,11 +18,11 @@ from torch import nn
 
 from fedforget.config import UnlearningConfig
 from fedforget.data.datasets import ArrayData
-from fedforget.device import model_device, to_device
-from fedforget.params import flat_grad, flat_params
-from fedforget.registry import Registry
-from fedforget.training import batches, cross_entropy_loss, local_sgd
+from fedforget.training.local import batches, cross_entropy_loss, local_sgd
 from fedforget.unlearning.calibration import has_targets, hinge_mask
+from fedforget.util.device import model_device, to_device
+from fedforget.util.params import flat_grad, flat_params
+from fedforget.util.registry import Registry
 
 
 class Unlearner:

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fedforget.data.datasets import ArrayData
-from fedforget.training import predict_logits
+from fedforget.training.local import predict_logits
 
 TARGET_KEYS = ("target_entropy", "target_logconf")
 

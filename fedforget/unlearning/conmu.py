@@ -36,15 +36,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fedforget.combiners.base import Combiner
-from fedforget.errors import FedForgetError
-from fedforget.seeding import derive_seed, torch_gen
 from fedforget.unlearning.base import Unlearner, register_unlearner
 from fedforget.unlearning.calibration import masked_mean
+from fedforget.unlearning.combiners.base import Combiner
 from fedforget.unlearning.procedure import ALL_GRANULARITIES, Procedure, register_procedure
+from fedforget.util.errors import FedForgetError
+from fedforget.util.seeding import derive_seed, torch_gen
 
 if TYPE_CHECKING:  # pragma: no cover
-    from fedforget.experiment import Experiment
+    from fedforget.unlearning.context import RoundContext
 
 Arrays = dict[str, Any]
 
@@ -75,7 +75,7 @@ class ConMU(Procedure):
     def proxy_rounds(self) -> int:
         return max(1, round(self.cfg.unlearning.conmu.control * self.cfg.training.rounds))
 
-    def unlearn(self, ctx: Experiment, original: Arrays) -> Arrays:
+    def unlearn(self, ctx: RoundContext, original: Arrays) -> Arrays:
         uc, cc = self.cfg.unlearning, self.cfg.unlearning.conmu
         proxy = ctx.loop.run(
             "conmu-proxy", self.proxy_rounds(), ctx.init,

@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fedforget.errors import ConfigError, FedForgetError
-from fedforget.io import atomic_save_npz, load_npz
 from fedforget.unlearning.procedure import Procedure, register_procedure
+from fedforget.util.errors import ConfigError, FedForgetError
+from fedforget.util.io import atomic_save_npz, load_npz
 
 if TYPE_CHECKING:  # pragma: no cover
     from fedforget.config import ExperimentConfig
-    from fedforget.experiment import Experiment
+    from fedforget.unlearning.context import RoundContext
 
 Arrays = dict[str, Any]
 
@@ -60,7 +60,7 @@ def _add(arrays: Arrays, delta: Arrays) -> Arrays:
 @register_procedure("federaser")
 class FedEraser(Procedure):
     granularities = frozenset({"client"})
-    replays_history = True  # stored since round 0: one serve point per run (fedforget.serving)
+    replays_history = True  # stored since round 0: one serve point per run (fedforget.deletion.serving)
 
     @classmethod
     def validate(cls, cfg: ExperimentConfig) -> None:
@@ -74,10 +74,10 @@ class FedEraser(Procedure):
         return f"federaser:interval={self.cfg.unlearning.federaser.interval}"
 
     @staticmethod
-    def folder(ctx: Experiment) -> Path:
+    def folder(ctx: RoundContext) -> Path:
         return Path(ctx.storage) / "federaser"
 
-    def on_train_round(self, ctx: Experiment, r: int, before: Arrays, replies: dict[int, tuple[Arrays, Any]]) -> None:
+    def on_train_round(self, ctx: RoundContext, r: int, before: Arrays, replies: dict[int, tuple[Arrays, Any]]) -> None:
         if r % self.cfg.unlearning.federaser.interval:
             return
         if r == 0:  # a new training run: drop what an earlier run stored here
@@ -101,7 +101,7 @@ class FedEraser(Procedure):
                 ups[p] = ({k[len(pre):]: u for k, u in z.items() if k.startswith(pre)}, float(v))
         return glob, ups
 
-    def unlearn(self, ctx: Experiment, original: Arrays) -> Arrays:
+    def unlearn(self, ctx: RoundContext, original: Arrays) -> Arrays:
         fc = self.cfg.unlearning.federaser
         files = sorted(self.folder(ctx).glob("round-*.npz"))
         if not files:

@@ -23,14 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fedforget.combiners.base import Combiner
-from fedforget.projection import max_abs_cosine, project_orthogonal
-from fedforget.seeding import derive_seed
 from fedforget.unlearning.base import Unlearner, register_unlearner
+from fedforget.unlearning.combiners.base import Combiner
 from fedforget.unlearning.procedure import ALL_GRANULARITIES, Procedure, register_procedure
+from fedforget.unlearning.projection import max_abs_cosine, project_orthogonal
+from fedforget.util.seeding import derive_seed
 
 if TYPE_CHECKING:  # pragma: no cover
-    from fedforget.experiment import Experiment
+    from fedforget.unlearning.context import RoundContext
 
 Arrays = dict[str, Any]
 
@@ -65,7 +65,7 @@ def remove_component_towards(update: torch.Tensor, towards: torch.Tensor) -> tor
 class FedOSD(Procedure):
     granularities = ALL_GRANULARITIES
 
-    def unlearn(self, ctx: Experiment, original: Arrays) -> Arrays:
+    def unlearn(self, ctx: RoundContext, original: Arrays) -> Arrays:
         uc = self.cfg.unlearning
 
         def osd_step(r: int, arrays: Arrays) -> tuple[Arrays, dict[str, Any]]:

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 from fedforget.unlearning.procedure import ALL_GRANULARITIES, Procedure, register_procedure
 
 if TYPE_CHECKING:  # pragma: no cover
-    from fedforget.experiment import Experiment
+    from fedforget.unlearning.context import RoundContext
 
 
 @register_procedure("finetune")
 class Finetune(Procedure):
     granularities = ALL_GRANULARITIES
 
-    def unlearn(self, ctx: Experiment, original: dict[str, Any]) -> dict[str, Any]:
+    def unlearn(self, ctx: RoundContext, original: dict[str, Any]) -> dict[str, Any]:
         rounds = self.cfg.unlearning.rounds
         return ctx.loop.run("finetune", rounds, original, ctx.fedavg_step("finetune", ctx.retainers, self.cfg.training.lr))

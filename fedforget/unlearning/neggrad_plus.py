@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fedforget.combiners.base import Combiner
-from fedforget.seeding import derive_seed
+from fedforget.unlearning.combiners.base import Combiner
 from fedforget.unlearning.procedure import ALL_GRANULARITIES, Procedure, register_procedure
+from fedforget.util.seeding import derive_seed
 
 if TYPE_CHECKING:  # pragma: no cover
-    from fedforget.experiment import Experiment
+    from fedforget.unlearning.context import RoundContext
 
 Arrays = dict[str, Any]
 
@@ -32,7 +32,7 @@ Arrays = dict[str, Any]
 class NegGradPlus(Procedure):
     granularities = ALL_GRANULARITIES
 
-    def unlearn(self, ctx: Experiment, original: Arrays) -> Arrays:
+    def unlearn(self, ctx: RoundContext, original: Arrays) -> Arrays:
         uc = self.cfg.unlearning
         beta = uc.neggrad_plus.retain_weight
         descend = ctx.fedavg_step("neggrad_plus", ctx.retainers, uc.lr, extra_conf={"epochs": 1})

@@ -5,9 +5,10 @@ client-side :class:`~fedforget.unlearning.base.Unlearner` objective).
 A procedure has one required hook and one optional hook:
 
 * :meth:`Procedure.unlearn` ``(ctx, original) -> arrays`` runs the unlearning phase(s)
-  through ``ctx.loop`` (the one :class:`~fedforget.experiment.RoundLoop`) and returns the
-  unlearned model. ``ctx`` is the running :class:`~fedforget.experiment.Experiment`; the
-  building blocks procedures use are its public methods (``fedavg_step``,
+  through ``ctx.loop`` (the one :class:`~fedforget.run.loop.RoundLoop`) and returns the
+  unlearned model. ``ctx`` is the run, seen through the
+  :class:`~fedforget.unlearning.context.RoundContext` protocol; the building blocks
+  procedures use are its methods (``fedavg_step``,
   ``unlearn_step``, ``collect_unlearn``, ``apply_update``, ``retrain``) and attributes
   (``cfg``, ``loop``, ``init``, ``everyone``, ``forgetters``, ``retainers``, ``storage``).
 * :meth:`Procedure.on_train_round` sees every training round (global model before the
@@ -32,13 +33,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from fedforget.errors import ConfigError
-from fedforget.registry import Registry
 from fedforget.unlearning.base import UNLEARNERS
+from fedforget.util.errors import ConfigError
+from fedforget.util.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from fedforget.config import ExperimentConfig
-    from fedforget.experiment import Experiment
+    from fedforget.unlearning.context import RoundContext
 
 Arrays = dict[str, Any]
 ALL_GRANULARITIES = frozenset({"samples", "class", "client"})
@@ -59,10 +60,10 @@ class Procedure:
     def stores_during_training(self) -> str:
         return ""
 
-    def on_train_round(self, ctx: Experiment, r: int, before: Arrays, replies: dict[int, tuple[Arrays, Any]]) -> None:
+    def on_train_round(self, ctx: RoundContext, r: int, before: Arrays, replies: dict[int, tuple[Arrays, Any]]) -> None:
         """Called after each training round's replies arrive (before aggregation)."""
 
-    def unlearn(self, ctx: Experiment, original: Arrays) -> Arrays:
+    def unlearn(self, ctx: RoundContext, original: Arrays) -> Arrays:
         raise NotImplementedError
 
 
@@ -76,7 +77,7 @@ class RoundsProcedure(Procedure):
     retain clients send retain directions, combined by ``unlearning.combiner``; then
     ``unlearning.recovery_rounds`` FedAvg rounds on the retain data."""
 
-    def unlearn(self, ctx: Experiment, original: Arrays) -> Arrays:
+    def unlearn(self, ctx: RoundContext, original: Arrays) -> Arrays:
         uc = self.cfg.unlearning
         arrays = ctx.loop.run("unlearn", uc.rounds, original, ctx.unlearn_step())
         arrays = ctx.serve_pending(arrays)  # forget clients that missed rounds, before recovery

@@ -27,18 +27,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fedforget.combiners.base import Combiner
 from fedforget.data.datasets import ArrayData
-from fedforget.errors import FedForgetError
-from fedforget.io import atomic_save_npz, load_npz
-from fedforget.params import flat_params, set_flat_params, weighted_average
-from fedforget.seeding import derive_seed
-from fedforget.training import local_sgd
+from fedforget.training.local import local_sgd
 from fedforget.unlearning.base import Unlearner, register_unlearner
+from fedforget.unlearning.combiners.base import Combiner
 from fedforget.unlearning.procedure import Procedure, register_procedure
+from fedforget.util.errors import FedForgetError
+from fedforget.util.io import atomic_save_npz, load_npz
+from fedforget.util.params import flat_params, set_flat_params, weighted_average
+from fedforget.util.seeding import derive_seed
 
 if TYPE_CHECKING:  # pragma: no cover
-    from fedforget.experiment import Experiment
+    from fedforget.unlearning.context import RoundContext
 
 Arrays = dict[str, Any]
 
@@ -82,10 +82,10 @@ class ProjectedGA(Procedure):
         return "projected_ga:last-round"
 
     @staticmethod
-    def path(ctx: Experiment) -> Path:
+    def path(ctx: RoundContext) -> Path:
         return Path(ctx.storage) / "projected_ga" / "last-round.npz"
 
-    def on_train_round(self, ctx: Experiment, r: int, before: Arrays, replies: dict[int, tuple[Arrays, Any]]) -> None:
+    def on_train_round(self, ctx: RoundContext, r: int, before: Arrays, replies: dict[int, tuple[Arrays, Any]]) -> None:
         if r != self.cfg.training.rounds - 1:
             return
         rec: dict[str, np.ndarray] = {}
@@ -94,7 +94,7 @@ class ProjectedGA(Procedure):
             rec[f"n.{p}"] = np.asarray(float(m["num_examples"]))
         atomic_save_npz(self.path(ctx), rec)
 
-    def reference(self, ctx: Experiment) -> Arrays:
+    def reference(self, ctx: RoundContext) -> Arrays:
         if not self.path(ctx).exists():
             raise FedForgetError(
                 f"projected_ga found no last-round client models at {self.path(ctx)}; the server stores them "
@@ -112,7 +112,7 @@ class ProjectedGA(Procedure):
             raise FedForgetError("projected_ga: no remaining client took part in the last training round")
         return weighted_average(models, weights)
 
-    def unlearn(self, ctx: Experiment, original: Arrays) -> Arrays:
+    def unlearn(self, ctx: RoundContext, original: Arrays) -> Arrays:
         uc = self.cfg.unlearning
         ref = self.reference(ctx)
         center = ctx.flat(ref)

@@ -34,11 +34,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from fedforget.data.datasets import ArrayData
-from fedforget.device import model_device
-from fedforget.params import flat_params
-from fedforget.training import batches, local_sgd, predict_logits
+from fedforget.training.local import batches, local_sgd, predict_logits
 from fedforget.unlearning.base import Unlearner, register_unlearner
 from fedforget.unlearning.calibration import masked_mean
+from fedforget.util.device import model_device
+from fedforget.util.params import flat_params
 
 
 def similar_labels(model: nn.Module, data: ArrayData) -> np.ndarray:

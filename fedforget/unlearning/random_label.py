@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from fedforget.data.datasets import ArrayData
-from fedforget.params import flat_params
-from fedforget.training import local_sgd
+from fedforget.training.local import local_sgd
 from fedforget.unlearning.base import Unlearner, register_unlearner
+from fedforget.util.params import flat_params
 
 
 def random_wrong_labels(y: np.ndarray, num_classes: int, gen: torch.Generator) -> np.ndarray:

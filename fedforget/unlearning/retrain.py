@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 from fedforget.unlearning.procedure import ALL_GRANULARITIES, Procedure, register_procedure
 
 if TYPE_CHECKING:  # pragma: no cover
-    from fedforget.experiment import Experiment
+    from fedforget.unlearning.context import RoundContext
 
 
 @register_procedure("retrain")
 class Retrain(Procedure):
     granularities = ALL_GRANULARITIES
 
-    def unlearn(self, ctx: Experiment, original: dict[str, Any]) -> dict[str, Any]:
+    def unlearn(self, ctx: RoundContext, original: dict[str, Any]) -> dict[str, Any]:
         # The experiment's retrain baseline: computed once and reused for the comparison.
         return ctx.retrain()

@@ -37,11 +37,11 @@ from torch import nn
 
 from fedforget.compression import model_masks, unmasked
 from fedforget.data.datasets import ArrayData
-from fedforget.device import model_device
-from fedforget.params import flat_params
-from fedforget.training import batches, local_sgd
+from fedforget.training.local import batches, local_sgd
 from fedforget.unlearning.base import Unlearner, register_unlearner
 from fedforget.unlearning.calibration import masked_mean
+from fedforget.util.device import model_device
+from fedforget.util.params import flat_params
 
 
 def fisher_diagonal(model: nn.Module, data: ArrayData, batch_size: int, max_batches: int = 8) -> dict[str, torch.Tensor]:

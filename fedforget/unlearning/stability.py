@@ -2,11 +2,11 @@
 
 Every forgetting update is checked where it arrives on the server
 (:func:`check_finite_updates`) and every model the server produces by applying an update
-(:func:`check_finite_arrays`); a violation raises :class:`~fedforget.errors.DivergenceError`
+(:func:`check_finite_arrays`); a violation raises :class:`~fedforget.util.errors.DivergenceError`
 naming the method, the round's origin and the fix, and ``fedforget compare`` marks that
 method's row failed with the reason instead of putting NaN into the table. Local steps are
 bounded by gradient-norm clipping (``unlearning.max_grad_norm``, in
-:func:`fedforget.training.local_sgd`)."""
+:func:`fedforget.training.local.local_sgd`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from fedforget.errors import DivergenceError
+from fedforget.util.errors import DivergenceError
 
 FIX = "lower unlearning.lr, set unlearning.max_grad_norm > 0 or use unlearning.calibration: target"
 

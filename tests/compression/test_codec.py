@@ -22,7 +22,7 @@ from fedforget.compression.codec import (
     mask_encoding,
 )
 from fedforget.compression.quant import dequantize, quantize
-from fedforget.errors import FedForgetError
+from fedforget.util.errors import FedForgetError
 
 SPECS = [None, QuantSpec(8, per_channel=True, symmetric=True), QuantSpec(4, per_channel=True, symmetric=False),
          QuantSpec(2, per_channel=False, symmetric=False)]

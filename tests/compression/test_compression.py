@@ -8,7 +8,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fedforget.combiners import COMBINERS
 from fedforget.compression import (
     MASK_PREFIX,
     QuantConfig,
@@ -23,11 +22,12 @@ from fedforget.compression import (
 from fedforget.compression.codec import decode, encode, pack_bits, unpack_bits
 from fedforget.config import SparsityConfig
 from fedforget.data.datasets import make_synthetic
-from fedforget.errors import ConfigError
-from fedforget.io import load_npz
 from fedforget.models import MLP
 from fedforget.runtime import run_experiment
-from fedforget.training import local_sgd
+from fedforget.training.local import local_sgd
+from fedforget.unlearning.combiners import COMBINERS
+from fedforget.util.errors import ConfigError
+from fedforget.util.io import load_npz
 from tests.conftest import tiny_config
 
 FAST = ("deletion.backdoor.enabled=false", "evaluation.retrain=false", "evaluation.every_round=false")

@@ -17,7 +17,7 @@ from fedforget.compression import eliasfano as ef
 from fedforget.compression.codec import BITMAP, ELIAS_FANO, KNOWN, decode, encode, mask_encoding
 from fedforget.compression.core import PACKED, CompressedFederation
 from fedforget.config import load_config
-from fedforget.errors import FedForgetError
+from fedforget.util.errors import FedForgetError
 from tests.conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,8 @@ import json
 import pytest
 import yaml
 
-from fedforget.errors import ConfigError
-from fedforget.sweep import load_sweep, run_sweep
+from fedforget.studies.sweep import load_sweep, run_sweep
+from fedforget.util.errors import ConfigError
 from tests.conftest import tiny_config
 
 
@@ -33,7 +33,9 @@ def test_tiny_sweep_writes_table_and_figure(tmp_path):
     path = _write(tmp_path, bits=[4], sparsity=[0.5],
                   methods=[{"method": "gradient_ascent", "set": ["unlearning.combiner=mean"]}, {"method": "sau"}],
                   set=["training.rounds=2", "unlearning.rounds=1", "unlearning.recovery_rounds=0"])
-    table = run_sweep(path, tmp_path / "out")
+    from fedforget.runtime.compare import run_compare
+
+    table = run_sweep(path, tmp_path / "out", run_compare=run_compare)
     methods = {r["method"] for r in table}
     assert {"gradient_ascent", "sau"} <= methods
     assert all(r["cell"] == "int4-sparse50" for r in table)

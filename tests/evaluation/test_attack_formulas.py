@@ -108,7 +108,7 @@ def test_lira_global_variance_pools_within_example_deviations() -> None:
 
 
 def test_lira_needs_in_and_out_models() -> None:
-    from fedforget.errors import FedForgetError
+    from fedforget.util.errors import FedForgetError
 
     with pytest.raises(FedForgetError, match="no IN shadow"):
         lira_online(np.zeros(1), np.zeros((2, 1)), np.zeros((2, 1), bool))

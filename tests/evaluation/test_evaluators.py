@@ -20,7 +20,7 @@ from fedforget.evaluation.evaluators.relearn import (
 )
 from fedforget.evaluation.indistinguishability import headline, ulira
 from fedforget.models import build_model
-from fedforget.training import accuracy_counts, local_sgd
+from fedforget.training.local import accuracy_counts, local_sgd
 from tests.conftest import tiny_config
 
 
@@ -104,9 +104,9 @@ def test_ulira_flags_member_like_examples() -> None:
 
 @pytest.mark.slow
 def test_evaluators_and_ulira_end_to_end_send_only_scalars(tmp_path, monkeypatch) -> None:
-    from fedforget.client import ClientWorker
-    from fedforget.experiment import Experiment
-    from fedforget.federation import InProcessFederation
+    from fedforget.client.inprocess import InProcessFederation
+    from fedforget.client.worker import ClientWorker
+    from fedforget.run.experiment import Experiment
 
     cfg = tiny_config("evaluation.attacks=[loss,entropy,lira]", "evaluation.shadow_models=2",
                       f"evaluation.shadow_cache={tmp_path / 'cache'}", "training.rounds=2", "unlearning.rounds=1",

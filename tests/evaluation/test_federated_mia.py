@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
+from fedforget.client.inprocess import InProcessFederation
 from fedforget.data.federation import build_federated_data
-from fedforget.evaluation.server import FederatedMIA
-from fedforget.experiment import Experiment
-from fedforget.federation import InProcessFederation
+from fedforget.run.experiment import Experiment
+from fedforget.run.mia import FederatedMIA
 from tests.conftest import tiny_config
 
 ALL = "evaluation.attacks=[loss,confidence,entropy,modified_entropy,lira,lira_offline]"
@@ -86,7 +86,7 @@ def test_shadow_federations_are_cached_by_config_hash(tmp_path: Path) -> None:
 
 
 def test_lira_needs_shadow_models() -> None:
-    from fedforget.errors import ConfigError
+    from fedforget.util.errors import ConfigError
 
     with pytest.raises(ConfigError, match="evaluation.shadow_models must be an int >= 2"):
         tiny_config("evaluation.attacks=[lira]")
@@ -145,6 +145,6 @@ def test_final_evaluation_is_one_exchange_per_model(tmp_path: Path) -> None:
     assert len(mia) == cfg.partition.num_clients * len(models)
     assert all("forget_correct" in m and "retain_n" in m for _, m in mia)
     assert exp.retrained is not None
-    separate = exp._fed_eval(exp.retrained, ())[0]
+    separate = exp.evaluation.fed_eval(exp.retrained, ())[0]
     assert res["models"]["retrained"]["forget_acc"] == separate["forget_acc"]
     assert res["models"]["retrained"]["retain_acc"] == separate["retain_acc"]

@@ -9,11 +9,11 @@ import torch.nn.functional as F
 
 from fedforget.config import UnlearningConfig
 from fedforget.data.datasets import ArrayData
-from fedforget.errors import DivergenceError
-from fedforget.training import local_sgd
+from fedforget.training.local import local_sgd
 from fedforget.unlearning import UNLEARNERS
 from fedforget.unlearning.calibration import entropy, member_share, reference_options, should_stop
 from fedforget.unlearning.stability import check_finite_arrays, check_finite_updates
+from fedforget.util.errors import DivergenceError
 
 
 def _data(n: int = 64, d: int = 8, c: int = 4, seed: int = 0) -> ArrayData:

@@ -19,9 +19,9 @@ from __future__ import annotations
 import pytest
 
 from fedforget.config import config_from_dict
-from fedforget.errors import ConfigError
+from fedforget.run.validate import validate_experiment
 from fedforget.unlearning.procedure import method_names, resolve_procedure
-from fedforget.validate import validate_experiment
+from fedforget.util.errors import ConfigError
 from tests.conftest import TINY, tiny_config
 
 MARGIN = 0.15  # test accuracy may drop at most this much below the original's
@@ -46,8 +46,8 @@ GRANULARITY_REQUESTS = {
 
 @pytest.fixture(scope="module")
 def comparison(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from fedforget.compare import run_comparison
-    from fedforget.federation import InProcessFederation
+    from fedforget.client.inprocess import InProcessFederation
+    from fedforget.studies.compare import run_comparison
 
     d = dict(TINY)
     d["evaluation"] = {**TINY["evaluation"], "retrain": True}

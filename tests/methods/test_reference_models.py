@@ -75,8 +75,8 @@ KNOWN.update({("resnet18", "samples", m): _RESNET_SAMPLES for m in method_names(
 
 
 def _comparison(model: str, gran: str, out) -> dict:  # noqa: ANN001
-    from fedforget.compare import run_comparison
-    from fedforget.federation import InProcessFederation
+    from fedforget.client.inprocess import InProcessFederation
+    from fedforget.studies.compare import run_comparison
 
     d = copy.deepcopy(TINY)
     d["data"], d["model"] = SETUPS[model]

@@ -4,7 +4,7 @@ has never seen the client gets its files back; stale files are rewritten."""
 from flwr.app import Context, RecordDict
 
 from clients.client_app import restore_state, save_state
-from fedforget.client import ClientWorker
+from fedforget.client.worker import ClientWorker
 from tests.conftest import tiny_config
 
 
@@ -40,9 +40,9 @@ def test_save_only_when_changed(tmp_path) -> None:
     d.mkdir()
     (d / "x.txt").write_text("1")
     save_state(ctx, d, {})
-    rec = ctx.state.array_records["fedforget.client-state"]
+    rec = ctx.state.array_records["fedforget.client.worker-state"]
     save_state(ctx, d, restore_state(ctx, d))  # unchanged: the record object is kept
-    assert ctx.state.array_records["fedforget.client-state"] is rec
+    assert ctx.state.array_records["fedforget.client.worker-state"] is rec
     before = restore_state(ctx, d)  # a message: restore, the worker changes a file, save
     (d / "x.txt").write_text("2")
     save_state(ctx, d, before)

@@ -74,7 +74,7 @@ def test_installed_only_inside_patched_engine() -> None:
 def test_depth_from_config_and_off_for_injected_hangs() -> None:
     import pytest
 
-    from fedforget.errors import ConfigError
+    from fedforget.util.errors import ConfigError
     from tests.conftest import tiny_config
 
     assert engine.pipeline_depth(tiny_config().runtime) == engine.PIPELINE_DEPTH  # auto

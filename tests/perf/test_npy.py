@@ -1,4 +1,4 @@
-"""fedforget.npy writes exactly np.save's bytes and reads them back like np.load."""
+"""fedforget.util.npy writes exactly np.save's bytes and reads them back like np.load."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from fedforget import npy
+from fedforget.util import npy
 
 CASES = [
     np.arange(12, dtype=np.float32).reshape(3, 4),

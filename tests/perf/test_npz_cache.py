@@ -1,4 +1,4 @@
-"""fedforget.io.load_npz_cached: the disk stays the source of truth, and at 1,000 clients
+"""fedforget.util.io.load_npz_cached: the disk stays the source of truth, and at 1,000 clients
 the cache keeps the most recently used client states (a count of 256 files, emptied when
 full, re-parsed every state)."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fedforget import io as ffio
+from fedforget.util import io as ffio
 
 
 def test_changed_files_are_read_again_and_the_least_recently_used_go_first(tmp_path: Path,

@@ -1,10 +1,10 @@
-"""fedforget.optim.SGD is torch.optim.SGD, bit for bit (it exists only to skip the 2 s
+"""fedforget.training.optim.SGD is torch.optim.SGD, bit for bit (it exists only to skip the 2 s
 import torch.optim's first optimizer costs a fresh client process)."""
 
 import pytest
 import torch
 
-from fedforget.optim import SGD
+from fedforget.training.optim import SGD
 
 
 def _train(opt_cls, momentum: float, wd: float) -> list[torch.Tensor]:

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from fedforget.errors import ConfigError
 from fedforget.runtime import ray_cluster
+from fedforget.util.errors import ConfigError
 from tests.conftest import tiny_config
 
 

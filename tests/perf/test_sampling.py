@@ -3,7 +3,7 @@ evaluation of a sample (plus the forget clients), all clients at the end."""
 
 import json
 
-from fedforget.federation import InProcessFederation
+from fedforget.client.inprocess import InProcessFederation
 from fedforget.runtime import run_experiment
 from tests.conftest import tiny_config
 
@@ -32,12 +32,12 @@ def test_every_phase_samples_and_records_ids(tmp_path) -> None:
 
 
 def test_sampling_is_reproducible(tmp_path) -> None:
-    from fedforget.experiment import Experiment
+    from fedforget.run.experiment import Experiment
 
     cfg = tiny_config("partition.num_clients=10", "training.clients_per_round=0.3")
     picks = []
     for d in ("a", "b"):
         exp = Experiment(cfg, InProcessFederation(10, tmp_path / d), tmp_path / d)
-        picks.append([exp._select(list(range(10)), "train", r) for r in range(3)])
+        picks.append([exp.select_clients(list(range(10)), "train", r) for r in range(3)])
     assert picks[0] == picks[1]
     assert all(len(p) == 3 for p in picks[0])

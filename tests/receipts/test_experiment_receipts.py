@@ -8,9 +8,9 @@ import json
 import pytest
 
 from fedforget.cli import main
-from fedforget.experiment import Experiment
-from fedforget.federation import InProcessFederation
-from fedforget.ledger import Ledger
+from fedforget.client.inprocess import InProcessFederation
+from fedforget.deletion.ledger import Ledger
+from fedforget.run.experiment import Experiment
 from tests.conftest import tiny_config
 
 
@@ -37,8 +37,8 @@ def test_run_writes_ledger_and_a_verifying_receipt(run_dir, capsys):
     assert phases[0] == "before" and "unlearn" in phases and "retrain" not in phases
     assert "final" in body["evidence"] and "retrained" in body["evidence"]["final"]
     assert "salt" not in json.dumps(receipt)
-    from fedforget.hashing import model_hash
-    from fedforget.io import load_npz
+    from fedforget.util.hashing import model_hash
+    from fedforget.util.io import load_npz
 
     assert model_hash(load_npz(run_dir / body["model_file"])) == body["model_hash_after"]  # the published model
 

@@ -8,10 +8,10 @@ import copy
 import numpy as np
 import pytest
 
-from fedforget.hashing import model_hash
-from fedforget.receipts.commitment import CommitmentError, commit, verify_commitment
-from fedforget.receipts.receipt import load_receipt, verify_receipt
-from fedforget.receipts.records import DeletionRecords
+from fedforget.deletion.receipts.commitment import CommitmentError, commit, verify_commitment
+from fedforget.deletion.receipts.receipt import load_receipt, verify_receipt
+from fedforget.deletion.receipts.records import DeletionRecords
+from fedforget.util.hashing import model_hash
 
 
 def _samples(n: int, seed: int = 0):
@@ -44,7 +44,7 @@ def _served_receipt(tmp_path):
     rec = DeletionRecords(tmp_path)
     rec.start()
     x, y, ids = _samples(5)
-    from fedforget.receipts.commitment import save_secret
+    from fedforget.deletion.receipts.commitment import save_secret
 
     c = commit(x, y, ids, "req-0")
     save_secret(tmp_path / "dev", c, ids)

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from fedforget.config import ModelConfig
-from fedforget.hashing import model_hash
-from fedforget.io import atomic_save_npz
+from fedforget.deletion.receipts import zk
 from fedforget.models import build_model
-from fedforget.params import get_arrays
-from fedforget.receipts import zk
+from fedforget.util.hashing import model_hash
+from fedforget.util.io import atomic_save_npz
+from fedforget.util.params import get_arrays
 
 pytestmark = [
     pytest.mark.slow,

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fedforget.registry import Registry
+from fedforget.util.registry import Registry
 
 
 class Attack:

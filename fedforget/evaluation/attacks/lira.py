@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from scipy.stats import norm
 
-from fedforget.errors import FedForgetError
 from fedforget.evaluation.attacks.base import Attack, log_rest, log_softmax64, register_attack
+from fedforget.util.errors import FedForgetError
 
 STD_FLOOR = 1e-8
 

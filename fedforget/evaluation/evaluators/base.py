@@ -19,7 +19,7 @@ from torch import nn
 
 from fedforget.config import ExperimentConfig
 from fedforget.data.datasets import ArrayData
-from fedforget.registry import Registry
+from fedforget.util.registry import Registry
 
 Scalars = dict[str, Any]
 
@@ -49,7 +49,7 @@ def summed(replies: list[Scalars], prefix: str) -> dict[str, float]:
 def run_evaluators(cfg: ExperimentConfig, fed: Any, arrays: dict[str, Any], model_name: str) -> dict[str, Any]:
     """Server side: every evaluator of ``evaluation.evaluators`` on one model (one
     ``evaluate`` exchange each, ``evaluator=<name>``); returns ``{name: summary}``."""
-    from fedforget.seeding import derive_seed
+    from fedforget.util.seeding import derive_seed
 
     out: dict[str, Any] = {}
     for name in cfg.evaluation.evaluators:

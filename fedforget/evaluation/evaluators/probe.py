@@ -23,11 +23,11 @@ from torch import nn
 
 from fedforget.config import ExperimentConfig
 from fedforget.data.datasets import ArrayData
-from fedforget.device import as_cpu, model_device
-from fedforget.errors import FedForgetError
 from fedforget.evaluation.evaluators.base import Evaluator, Scalars, register_evaluator
-from fedforget.seeding import np_rng
-from fedforget.training import batches
+from fedforget.training.local import batches
+from fedforget.util.device import as_cpu, model_device
+from fedforget.util.errors import FedForgetError
+from fedforget.util.seeding import np_rng
 
 
 @torch.no_grad()

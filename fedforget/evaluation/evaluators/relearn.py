@@ -27,8 +27,8 @@ from torch import nn
 from fedforget.config import ExperimentConfig
 from fedforget.data.datasets import ArrayData
 from fedforget.evaluation.evaluators.base import Evaluator, Scalars, register_evaluator, summed
-from fedforget.seeding import np_rng, torch_gen
-from fedforget.training import accuracy_counts, local_sgd
+from fedforget.training.local import accuracy_counts, local_sgd
+from fedforget.util.seeding import np_rng, torch_gen
 
 
 def checkpoints(steps: int, every: int) -> list[int]:
