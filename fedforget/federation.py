@@ -63,13 +63,64 @@ class Exchange:
     failures: dict[int, str] = field(default_factory=dict)
 
 
-def apply_injected(config: Scalars) -> None:
-    """Client side: honour (and strip) a fault-injection mark in a request's config."""
+# Injected kinds that answer, with a corrupted reply (the server's admission check,
+# fedforget.run.admission, must refuse all but ``zero``: a lazy client that never trained
+# or unlearned sends a well-formed reply; only the acceptance rule of a deletion sees it).
+CORRUPT_KINDS = ("nan", "shape", "dtype", "missing", "extra", "num_examples", "scale", "zero")
+
+
+def apply_injected(config: Scalars) -> str | None:
+    """Client side: honour (and strip) a fault-injection mark in a request's config. Raises
+    for ``raise`` and ``hang``; returns a :data:`CORRUPT_KINDS` kind for
+    :func:`corrupt_reply` to apply to the reply, else ``None``."""
     kind = config.pop("fault.kind", None)
     hang_s = float(config.pop("fault.hang_s", 0.0))
     if kind is None:
-        return
+        return None
     if kind == "hang":
         time.sleep(hang_s)
         raise InjectedFault(f"injected hang of {hang_s:g}s")
+    if kind in CORRUPT_KINDS:
+        return str(kind)
     raise InjectedFault("injected fault")
+
+
+def corrupt_reply(kind: str, request: Arrays, reply: tuple[Arrays, Scalars]) -> tuple[Arrays, Scalars]:
+    """Client side (tests): ``reply`` corrupted as ``kind`` says. The first float tensor
+    (by name) gets a NaN (``nan``), loses its last entry (``shape``) or becomes float64
+    (``dtype``); ``missing`` drops it, ``extra`` adds a tensor; ``num_examples`` claims 10^9
+    samples; ``scale`` multiplies the update (reply - request, or a forgetting update) by
+    10^6; ``zero`` sends no update at all (the request's model, a zero forgetting update).
+    A compressed payload (``packed::*``) is truncated instead: it no longer decodes."""
+    arrays, scalars = dict(reply[0]), dict(reply[1])
+    if kind == "num_examples":
+        scalars.update({k: 10**9 for k in ("num_examples", "n_forget") if k in scalars})
+        return arrays, scalars
+    if kind == "extra":
+        arrays["extra.tensor"] = np.zeros(3, np.float32)
+        return arrays, scalars
+    packed = sorted(k for k in arrays if k.startswith("packed::"))
+    if packed:
+        arrays[packed[0]] = np.asarray(arrays[packed[0]]).reshape(-1)[: max(0, np.asarray(arrays[packed[0]]).size // 2)]
+        return arrays, scalars
+    floats = sorted(k for k, v in arrays.items() if np.asarray(v).dtype.kind == "f")
+    if not floats:
+        return arrays, scalars
+    first = floats[0]
+    a = np.array(arrays[first])
+    if kind == "nan":
+        a.reshape(-1)[0] = np.nan
+        arrays[first] = a
+    elif kind == "shape":
+        arrays[first] = a.reshape(-1)[:-1]
+    elif kind == "dtype":
+        arrays[first] = a.astype(np.float64)
+    elif kind == "missing":
+        del arrays[first]
+    elif kind in ("scale", "zero"):
+        factor = 1e6 if kind == "scale" else 0.0
+        for k in floats:
+            v = np.asarray(arrays[k])
+            base = np.asarray(request[k]) if k in request and np.shape(request[k]) == v.shape else np.zeros_like(v)
+            arrays[k] = (base + factor * (v - base)).astype(v.dtype)
+    return arrays, scalars

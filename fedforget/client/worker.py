@@ -29,7 +29,7 @@ from fedforget.deletion.requests import ids_of_requests
 from fedforget.evaluation import federated as mia_fed
 from fedforget.evaluation.attacks.base import signals
 from fedforget.evaluation.evaluators import EVALUATORS
-from fedforget.federation import apply_injected
+from fedforget.federation import apply_injected, corrupt_reply
 from fedforget.models import build_model
 from fedforget.training.local import accuracy_counts, local_sgd, predict_logits
 from fedforget.unlearning import UNLEARNERS, retain_directions
@@ -203,7 +203,9 @@ class ClientWorker:
         fn = getattr(self, f"on_{action}", None)
         if action not in ACTIONS or fn is None:
             raise FedForgetError(f"unknown client action {action!r}; known: {', '.join(ACTIONS)}")
-        apply_injected(config)  # tests: runtime.faults (fedforget.run.faults)
+        corrupt = apply_injected(config)  # tests: runtime.faults (fedforget.run.faults)
+        if corrupt is not None:  # a reply corrupted on purpose (fedforget.run.admission refuses it)
+            return corrupt_reply(corrupt, arrays, fn(arrays, config))
         return fn(arrays, config)
 
     def on_setup(self, arrays: Arrays, config: Scalars) -> tuple[Arrays, Scalars]:

@@ -51,6 +51,7 @@ from fedforget.compression.parametrized import (
 from fedforget.compression.quant import QuantSpec, fake_quantize
 from fedforget.compression.sparsity import compute_masks, sparsity_of, target_at
 from fedforget.config import CompressionConfig, ModelConfig
+from fedforget.federation import Exchange
 from fedforget.util.errors import FedForgetError
 from fedforget.util.params import set_arrays
 
@@ -335,17 +336,36 @@ class CompressedFederation:
     def partitions(self) -> list[int]:
         return self.inner.partitions()
 
-    def send(self, action: str, requests: dict[int, tuple[Arrays, dict[str, Any]]]) -> dict[int, tuple[Arrays, dict[str, Any]]]:
+    def _encode(self, requests: dict[int, tuple[Arrays, dict[str, Any]]]) -> dict[int, tuple[Arrays, dict[str, Any]]]:
         cache: dict[int, Arrays] = {}
         enc = {}
         for p, (arrays, conf) in requests.items():
             if id(arrays) not in cache:
                 cache[id(arrays)] = self.comp.encode(arrays) if arrays else arrays
             enc[p] = (cache[id(arrays)], conf)
-        replies = self.inner.send(action, enc)
+        return enc
+
+    def _decode(self, request: Arrays, reply: Arrays) -> Arrays:
         # a reply may send the masks of its request as KNOWN (checksum only): decode with them
-        return {p: (self.comp.decode(a, keep_masks=False, known=self.comp.masks_of(requests[p][0])), m)
-                for p, (a, m) in replies.items()}
+        return self.comp.decode(reply, keep_masks=False, known=self.comp.masks_of(request))
+
+    def send(self, action: str, requests: dict[int, tuple[Arrays, dict[str, Any]]]) -> dict[int, tuple[Arrays, dict[str, Any]]]:
+        replies = self.inner.send(action, self._encode(requests))
+        return {p: (self._decode(requests[p][0], a), m) for p, (a, m) in replies.items()}
+
+    def exchange(self, action: str, requests: dict[int, tuple[Arrays, dict[str, Any]]], timeout_s: float | None) -> Any:
+        """Like :meth:`send`, reporting failures (fedforget.run.faults); a reply whose payload
+        does not decode is one: the client sent what the codec cannot read."""
+        inner = getattr(self.inner, "exchange", None)
+        enc = self._encode(requests)
+        ex = inner(action, enc, timeout_s) if inner is not None else Exchange(self.inner.send(action, enc), {})
+        out = Exchange({}, dict(ex.failures))
+        for p, (a, m) in ex.replies.items():
+            try:
+                out.replies[p] = (self._decode(requests[p][0], a), m)
+            except Exception as e:  # noqa: BLE001 - any decoding error: the payload is not what was asked
+                out.failures[p] = f"reply refused: its payload does not decode ({type(e).__name__}: {str(e)[:200]})"
+        return out
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

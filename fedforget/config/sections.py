@@ -110,7 +110,9 @@ class FaultInjection:
     client: int = field(default=0, metadata=_nonneg())
     phase: Literal["setup", "delete", "train", "unlearn", "recover", "retrain", "evaluate"] = "train"
     round: int = field(default=-1, metadata=_check(lambda v: v == -1 or v >= 1, "an int >= 1, or -1 (every round)"))
-    kind: Literal["raise", "hang"] = "raise"
+    # ... or answer with a corrupted reply (fedforget.federation.CORRUPT_KINDS), which the
+    # server's admission check refuses (fedforget.run.admission); ``zero``: no update at all.
+    kind: Literal["raise", "hang", "nan", "shape", "dtype", "missing", "extra", "num_examples", "scale", "zero"] = "raise"
     times: int = field(default=1, metadata=_check(lambda v: v == -1 or v >= 1, "an int >= 1, or -1 (every attempt)"))
     hang_s: float = field(default=0.0, metadata=_nonneg("float"))
 
@@ -150,6 +152,13 @@ class RuntimeConfig:
         lambda v: isinstance(v, MinClientsFraction) or 0 <= v <= 1, "a float in [0, 1] or a mapping of phase -> float"))
     makeup_rounds: int = field(default=3, metadata=_nonneg())
     faults: tuple[FaultInjection, ...] = ()
+    # Replies checked at the door (fedforget.run.admission): tensor names, dtypes and shapes
+    # as asked, finite values, num_examples in (0, what the client declared at setup], and
+    # an update norm at most max_update_norm_ratio x the median of the round's other
+    # replies (0 = no norm bound). A refused reply counts as a failed client.
+    check_replies: bool = True
+    max_update_norm_ratio: float = field(default=10.0, metadata=_check(
+        lambda v: v == 0 or v > 1, "a float > 1 (a multiple of the round's median update norm), or 0 (off)"))
     # Checkpoint the global model and the run's position every N rounds (0 = at phase
     # ends only); ``fedforget run --resume`` continues from the last one.
     checkpoint_every: int = field(default=5, metadata=_nonneg())

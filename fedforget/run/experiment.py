@@ -32,6 +32,7 @@ from fedforget.data.federation import build_federated_data
 from fedforget.deletion.receipts.records import DeletionRecords
 from fedforget.federation import Arrays, Federation, Scalars
 from fedforget.models import build_model
+from fedforget.run.admission import Admission
 from fedforget.run.checkpoint import take_resume_request
 from fedforget.run.evaluation import RunEvaluation
 from fedforget.run.faults import (
@@ -45,7 +46,7 @@ from fedforget.run.validate import validate_experiment
 from fedforget.unlearning.procedure import Procedure, resolve_procedure
 from fedforget.util.device import CPU, device_for, place
 from fedforget.util.io import atomic_write_text
-from fedforget.util.params import get_arrays, weighted_average
+from fedforget.util.params import flat_params, get_arrays, weighted_average
 from fedforget.util.seeding import derive_seed, np_rng
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,12 @@ class Experiment:
         self.compressor = compressor_for(cfg, data.test.input_shape, data.test.num_classes)
         # Client faults (fedforget.run.faults): retry once, leave out, minimum fraction per
         # phase; forget clients that miss unlearning rounds are owed make-up rounds.
-        self.faults = FaultTolerantFederation(fed, FaultPolicy.from_config(cfg))
-        self.fed = self.compressor.wrap(self.faults)
+        # Replies are checked at the door (fedforget.run.admission), decoded: the faults layer
+        # wraps the codec, so a refused or undecodable reply is handled as a failed client.
+        rt = cfg.runtime
+        admission = Admission(int(flat_params(self.model).numel()), rt.max_update_norm_ratio) if rt.check_replies else None
+        self.faults = FaultTolerantFederation(self.compressor.wrap(fed), FaultPolicy.from_config(cfg), admission)
+        self.fed = self.faults
         self.evaluation = RunEvaluation(self)
         self.unlearning = RunUnlearning(self)
         self.loop = RoundLoop(self.fed, self.out, self.evaluation.eval_round, cfg.evaluation.every_round)

@@ -21,7 +21,9 @@ Fault injection (tests): ``runtime.faults: [{client: 3, phase: train, round: 2, 
 raise}]`` makes the server mark that client's request with ``fault.kind``; the client
 (:func:`apply_injected`, called first in ``ClientWorker.handle``) raises, or sleeps
 ``hang_s`` and then raises, so the same hook works in process, on Ray and on real
-SuperNodes.
+SuperNodes. Corrupting kinds (``nan``, ``shape``, ..., :data:`fedforget.federation.CORRUPT_KINDS`)
+make the client answer with a corrupted reply instead, which the admission check
+(:mod:`fedforget.run.admission`) refuses like a failure.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ from typing import Any
 
 from fedforget.config import ExperimentConfig, FaultInjection, MinClientsFraction
 from fedforget.federation import Exchange, Requests, Scalars
+from fedforget.run.admission import Admission
 from fedforget.util.errors import FedForgetError
 
 log = logging.getLogger(__name__)
 
+REFUSED = "reply refused: "  # a failure's reason when the reply came but did not pass (fedforget.run.admission)
 ALWAYS_ALL = ("setup", "delete")  # every client must answer these (retried once)
 
 
@@ -95,11 +99,14 @@ class FaultPolicy:
 
 class FaultTolerantFederation:
     """A Federation that retries failed clients once, leaves out those that fail again
-    (reported by :meth:`take_missing`) and fails a round below the minimum fraction."""
+    (reported by :meth:`take_missing`) and fails a round below the minimum fraction.
+    With ``admission`` (fedforget.run.admission), a reply it refuses is a failure."""
 
-    def __init__(self, inner: Any, policy: FaultPolicy) -> None:
+    def __init__(self, inner: Any, policy: FaultPolicy, admission: Admission | None = None) -> None:
         self.inner = inner
         self.policy = policy
+        self.admission = admission
+        self._refused: dict[str, str] = {}
         self.rounds: Counter[str] = Counter()  # exchanges per phase (injection's "round")
         self._missing: dict[str, str] = {}
         self._retried: set[int] = set()
@@ -127,14 +134,27 @@ class FaultTolerantFederation:
                 reqs[p] = (arrays, {**conf, **inj}) if inj else (arrays, conf)
         exchange = getattr(self.inner, "exchange", None)
         if exchange is None:  # a backend without fault reporting: any failure raises
-            return Exchange(self.inner.send(action, reqs), {})
-        return exchange(action, reqs, self.policy.timeout_s)
+            ex = Exchange(self.inner.send(action, reqs), {})
+        else:
+            ex = exchange(action, reqs, self.policy.timeout_s)
+        refused = {p: w.removeprefix(REFUSED) for p, w in ex.failures.items() if w.startswith(REFUSED)}  # undecodable
+        if self.admission is not None and ex.replies:  # checked at the door: a refused reply is a failure
+            refused |= self.admission.check(action, requests, ex.replies)
+        for p, why in refused.items():
+            self.stats["refused"] += 1
+            self._refused[str(p)] = why
+            log.warning("client %d: reply to %r refused (%s round %d): %s", p, action, phase, self.rounds[phase], why)
+            ex.replies.pop(p, None)
+            ex.failures[p] = REFUSED + why
+        return ex
 
     def send(self, action: str, requests: Requests) -> Requests:
         if not requests:
             return {}
         phase = phase_of(action, requests)
         self.rounds[phase] += 1
+        if self.admission is not None:
+            self.admission.begin()
         ex = self._attempt(action, requests, phase, 0)
         if ex.failures:
             self.stats["failed_attempts"] += len(ex.failures)
@@ -177,11 +197,13 @@ class FaultTolerantFederation:
             out["missing_clients"] = dict(sorted(self._missing.items(), key=lambda kv: int(kv[0])))
         if self._retried:
             out["retried_clients"] = sorted(self._retried)
-        self._missing, self._retried = {}, set()
+        if self._refused:
+            out["refused_clients"] = dict(sorted(self._refused.items(), key=lambda kv: int(kv[0])))
+        self._missing, self._retried, self._refused = {}, set(), {}
         return out
 
     def summary(self) -> dict[str, int]:
-        return {k: int(self.stats[k]) for k in ("injected", "failed_attempts", "retried_ok", "left_out")}
+        return {k: int(self.stats[k]) for k in ("injected", "failed_attempts", "retried_ok", "left_out", "refused")}
 
 
 class PendingDeletions:
