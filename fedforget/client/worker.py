@@ -349,7 +349,8 @@ class ClientWorker:
         if "evaluator" in config:  # relearn / probe (fedforget.evaluation.evaluators): scalars only
             ev = EVALUATORS.get(str(config["evaluator"]))()
             seed = derive_seed(int(config.get("seed", 0)), self.partition_id)
-            return {}, ev.client(cfg, self._model(cfg, arrays), forget, retain, seed)
+            kw = {"heldout": mia_fed.heldout(self._data(cfg), cfg, self.partition_id)} if ev.needs_heldout else {}
+            return {}, ev.client(cfg, self._model(cfg, arrays), forget, retain, seed, **kw)
         model = self._model(cfg, arrays, scratch=True)
         metrics = self._counts(model, forget, retain)
         out: Arrays = {}

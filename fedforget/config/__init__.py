@@ -26,6 +26,7 @@ from fedforget.config.fields import (
     _nonneg,
     _pos,
     _to_plain,
+    _unit_closed,
     _unit_open,
     apply_overrides,
     from_dict,
@@ -217,6 +218,19 @@ class EvaluationConfig:
     shadow_models: int = field(default=0, metadata=_nonneg())
     shadow_variance: Literal["auto", "per_example", "global"] = "auto"
     shadow_cache: str = ""
+    # RMIA (Zarifzadeh et al. 2024; attacks rmia / rmia_offline): the likelihood-ratio
+    # threshold gamma and the offline approximation's a (Pr_IN ~ a Pr_OUT + 1 - a).
+    rmia_gamma: float = field(default=1.0, metadata=_pos())
+    rmia_offline_a: float = field(default=0.3, metadata=_unit_closed())
+    # Before/after attack (fedforget.evaluation.attacks.before_after): deleted samples found
+    # from the change between the model before and after unlearning (off by default).
+    before_after: bool = False
+    # quant_recovery evaluator: post-training quantization bit widths (round-to-nearest,
+    # symmetric, per output channel); the clients' own grid is added in a compressed run.
+    quant_bits: tuple[int, ...] = field(default=(8, 4), metadata=_check(
+        lambda v: len(v) > 0 and all(b in (2, 4, 8) for b in v), "a non-empty list of 8, 4, 2"))
+    # relearn_retain evaluator: FedAvg rounds of retain-only fine-tuning (lr: relearn.lr).
+    relearn_retain_rounds: int = field(default=3, metadata=_pos("int"))
     # Evaluators beyond attack scores (fedforget.evaluation.evaluators), run on the clients:
     # relearn (fine-tuning attack), probe (linear probe on frozen features).
     evaluators: tuple[str, ...] = ()

@@ -14,7 +14,7 @@ import numpy as np
 
 from fedforget.config import ExperimentConfig
 from fedforget.data.arrays import ArrayData
-from fedforget.evaluation.evaluators.base import run_evaluators
+from fedforget.evaluation.evaluators.base import add_vs_retrained, run_evaluators
 from fedforget.evaluation.evaluators.relearn import add_steps_to_recover
 from fedforget.evaluation.metrics import param_distance
 from fedforget.federation import Arrays, Federation
@@ -59,6 +59,12 @@ class EvaluationHost(Protocol):
 
     @property
     def forgetters(self) -> list[int]: ...
+
+    @property
+    def retainers(self) -> list[int]: ...
+
+    def fedavg_step(self, phase: str, participants: list[int], lr: float, *, seed_phase: str | None = None,
+                    extra_conf: dict[str, Any] | None = None, observe: bool | None = None) -> Any: ...
 
     def select_clients(self, participants: list[int], phase: str, r: int, frac: float | None = None) -> list[int]: ...
 
@@ -116,6 +122,13 @@ class RunEvaluation:
         self.time_s += time.perf_counter() - t0
         return out
 
+    def retain_fine_tune(self, r: int, arrays: Arrays) -> Arrays:
+        """Round ``r`` of retain-only FedAvg fine-tuning (the ``relearn_retain`` evaluator):
+        one local epoch at ``evaluation.relearn.lr`` on the retain clients, seeds of its own."""
+        step = self.host.fedavg_step("relearn_retain", self.host.retainers, self.host.cfg.evaluation.relearn.lr,
+                                     extra_conf={"epochs": 1}, observe=False)
+        return step(r, arrays)[0]
+
     def final_eval(self, mia_eval: FederatedMIA, name: str, arrays: Arrays, rec: PhaseRecord | None,
                    extra_time: float = 0.0) -> dict[str, Any]:
         res = self.server_eval(arrays)
@@ -127,7 +140,8 @@ class RunEvaluation:
         roc = mia.pop("roc")
         res.update(mia)
         if self.host.cfg.evaluation.evaluators:  # relearn / probe, run on the clients
-            res["evaluators"] = run_evaluators(self.host.cfg, self.host.fed, arrays, name)
+            res["evaluators"] = run_evaluators(self.host.cfg, self.host.fed, arrays, name, server_eval=self.server_eval,
+                                               fine_tune=self.retain_fine_tune)
         res["time_s"] = (rec.time_s if rec else 0.0) + extra_time
         res["bytes_down"] = rec.bytes_down if rec else 0
         res["bytes_up"] = rec.bytes_up if rec else 0
@@ -138,8 +152,11 @@ class RunEvaluation:
     def finish(
         self, original: Arrays | None, unlearned: Arrays, unl_rec: PhaseRecord, retrained: Arrays | None,
         t_start: float, original_rec: PhaseRecord | None = None, retrained_rec: PhaseRecord | None = None,
+        before: Arrays | None = None,
     ) -> dict[str, Any]:
-        """Final evaluation and results files (results.json, roc.json)."""
+        """Final evaluation and results files (results.json, roc.json). ``before``: the model
+        before unlearning when ``original`` is not evaluated here (a comparison row after the
+        first), for the before/after attack (``evaluation.before_after``)."""
         cfg = self.host.cfg
         uc = cfg.unlearning
         mia = self.mia = FederatedMIA(cfg, self.host.fed, self.host.out, self.host.test, self.host.eval_model)
@@ -149,6 +166,8 @@ class RunEvaluation:
         models: dict[str, Any] = {}
         if original is not None:
             models["original"] = self.final_eval(mia, "original", original, original_rec or ph.get("train"))
+        elif before is not None:
+            mia.signals_only("original", before)
         models["unlearned"] = self.final_eval(mia, "unlearned", unlearned, unl_rec)
         models["unlearned"]["method"] = uc.method
         models["unlearned"]["combiner"] = uc.combiner
@@ -159,6 +178,7 @@ class RunEvaluation:
                     models[k]["distance_to_retrained"] = param_distance(arr, retrained)
         mia.resolve(models)  # the MIA-efficacy SVCs, computed in the background
         add_steps_to_recover(models, cfg, models.get("original", {}).get("forget_acc"))
+        add_vs_retrained(models, cfg)  # quant_recovery / relearn_retain against the retrained model
         eval_s = time.perf_counter() - t_eval
 
         results = {

@@ -34,6 +34,7 @@ from sklearn.metrics import roc_auc_score
 from fedforget.config import ExperimentConfig
 from fedforget.data.datasets import ArrayData
 from fedforget.evaluation.attacks.base import ATTACKS, signals
+from fedforget.evaluation.attacks.before_after import before_after
 from fedforget.evaluation.federated import SETS, stack
 from fedforget.evaluation.indistinguishability import headline, ulira
 from fedforget.evaluation.metrics import mia_metrics
@@ -48,6 +49,7 @@ from fedforget.util.seeding import derive_seed, np_rng
 
 log = logging.getLogger(__name__)
 
+PAIR_SIGNALS = ("loss", "lira")  # what the before/after attack compares
 GLOBAL_VARIANCE_BELOW = 32  # "auto": pooled variance with fewer shadow models (Carlini et al., Sec. VI)
 
 
@@ -66,6 +68,9 @@ class FederatedMIA:
             ev.shadow_variance == "auto" and self.k < GLOBAL_VARIANCE_BELOW)
         # every attack's signal plus the confidence (MIA-efficacy)
         self.signal_names = tuple(dict.fromkeys(self.attacks + ("confidence",)))
+        if ev.before_after:  # the before/after attack pairs the loss and LiRA signals of two models
+            self.signal_names = tuple(dict.fromkeys(self.signal_names + PAIR_SIGNALS))
+        self.pair_signals: dict[str, dict[str, dict[str, np.ndarray]]] = {}
         self.shadow: dict[str, dict[str, np.ndarray]] | None = None
         self.thresholds: dict[str, np.ndarray] = {}
         self.forget_scores: dict[str, dict[str, np.ndarray]] = {}
@@ -75,7 +80,8 @@ class FederatedMIA:
         self._pool: ThreadPoolExecutor | None = None  # MIA-efficacy in the background (_efficacy_of)
 
     # ------------------------------------------------------------------ gathering
-    def _gather(self, replies: dict[int, tuple[Arrays, Any]], shadows: bool) -> dict[str, dict[str, np.ndarray]]:
+    def _gather(self, replies: dict[int, tuple[Arrays, Any]], shadows: bool,
+                names: tuple[str, ...] | None = None) -> dict[str, dict[str, np.ndarray]]:
         """Concatenate the clients' replies per set (clients in partition order)."""
         out: dict[str, dict[str, np.ndarray]] = {}
         for s in SETS:
@@ -85,7 +91,7 @@ class FederatedMIA:
                 n = len(arr[f"mia.{s}.label"])
                 parts.setdefault("client", []).append(np.full(n, p, dtype=np.int64))
                 parts.setdefault("label", []).append(np.asarray(arr[f"mia.{s}.label"], dtype=np.int64))
-                keys = [f"sig.{a}" for a in self.signal_names] + (["in"] if shadows else [])
+                keys = [f"sig.{a}" for a in (names or self.signal_names)] + (["in"] if shadows else [])
                 for key in keys:
                     src = f"mia.{s}.{key[4:] if key.startswith('sig.') else key}"
                     parts.setdefault(key, []).append(np.asarray(arr[src]))
@@ -138,8 +144,15 @@ class FederatedMIA:
             return tuple(t)
         assert self.shadow is not None
         sh = [self.shadow[s] for s in SETS]
+        extra: dict[str, Any] = {}
+        if att.needs_population:  # RMIA: the held-out non-members are the population Z
+            h = SETS.index("heldout")
+            start = sum(len(x) for x in t[:h])
+            extra = {"population": np.arange(start, start + len(t[h])), "gamma": self.cfg.evaluation.rmia_gamma,
+                     "offline_a": self.cfg.evaluation.rmia_offline_a}
         allscores = att.calibrate(np.concatenate(t), np.concatenate([x[f"sig.{a}"] for x in sh], axis=1),
-                                  np.concatenate([x["in"] for x in sh], axis=1), global_variance=self.global_variance)
+                                  np.concatenate([x["in"] for x in sh], axis=1), global_variance=self.global_variance,
+                                  **extra)
         return tuple(np.split(allscores, np.cumsum([len(x) for x in t])[:-1]))
 
     def _fitted_bacc(self, a: str, f: np.ndarray, fl: np.ndarray, h: np.ndarray, hl: np.ndarray, name: str) -> dict[str, Any]:
@@ -175,6 +188,7 @@ class FederatedMIA:
             conf["counts"] = 1
         replies = self.fed.send("evaluate", {p: (arrays, conf) for p in self.fed.partitions()})
         tgt = self._gather(replies, shadows=False)
+        self._keep_pair_signals(name, tgt)
         F, R, H = tgt["forget"], tgt["retain"], tgt["heldout"]
         eff = self._efficacy_of(arrays, R["sig.confidence"], F["sig.confidence"])
         mia: dict[str, Any] = {}
@@ -209,6 +223,30 @@ class FederatedMIA:
             out["replies"] = {p: m for p, (_, m) in replies.items()}
         return out
 
+    def _keep_pair_signals(self, name: str, tgt: dict[str, dict[str, np.ndarray]]) -> None:
+        if self.cfg.evaluation.before_after:
+            self.pair_signals[name] = {s: {a: tgt[s][f"sig.{a}"] for a in PAIR_SIGNALS} for s in SETS}
+
+    def signals_only(self, name: str, arrays: Arrays) -> None:
+        """The before/after attack's signals of a model that is not evaluated itself (the
+        original model of every comparison row after the first)."""
+        if self.cfg.evaluation.before_after and name not in self.pair_signals:
+            replies = self.fed.send("evaluate", {p: (arrays, {"mia": ",".join(PAIR_SIGNALS)}) for p in self.fed.partitions()})
+            tgt = self._gather(replies, shadows=False, names=PAIR_SIGNALS)
+            self._keep_pair_signals(name, tgt)
+
+    def before_after(self, models: dict[str, Any]) -> dict[str, Any]:
+        """The before/after attack (original -> each model), into ``models.<model>.before_after``."""
+        out: dict[str, Any] = {}
+        if "original" not in self.pair_signals:
+            return out
+        for name in ("unlearned", "retrained"):
+            if name in self.pair_signals and name in models:
+                rng = np_rng(self.cfg.runtime.seed, "before-after")  # the same folds for every pair
+                out[name] = models[name]["before_after"] = before_after(
+                    self.pair_signals["original"], self.pair_signals[name], rng)
+        return out
+
     def _efficacy_of(self, arrays: Arrays, retain_conf: np.ndarray, forget_conf: np.ndarray) -> Future:
         """MIA-efficacy of the model in ``arrays``, computed in the background: its SVC
         (fitted on every retain and test confidence of the federation, as defined) was
@@ -239,6 +277,8 @@ class FederatedMIA:
         self.resolve(models)
         atomic_write_json(self.out / "roc_members.json", self.roc_members)
         out: dict[str, Any] = {"shadows": self.shadow_info, "vs_retrained": {}}
+        if self.cfg.evaluation.before_after:
+            out["before_after"] = self.before_after(models)
         if "retrained" not in self.forget_scores:
             return out
         ret = self.forget_scores["retrained"]

@@ -29,6 +29,12 @@ from typing import Any
 import numpy as np
 
 from fedforget.config import CompareEntry, ExperimentConfig, compare_entry_config
+from fedforget.evaluation.adversary_columns import (
+    HEADERS,
+    PERCENT,
+    adversary_cells,
+    adversary_columns,
+)
 from fedforget.evaluation.evaluators.relearn import add_steps_to_recover
 from fedforget.evaluation.indistinguishability import QUALITY_COLUMNS, quality_columns
 from fedforget.federation import Arrays, Federation
@@ -132,7 +138,8 @@ def run_comparison(cfg: ExperimentConfig, fed: Federation, out_dir: str | Path) 
             per_method[e.name] = {"diverged": True, "overrides": list(e.set)}
             continue
         first = "original" not in table  # the shared rows are evaluated once, with the first method
-        res = ex.evaluation.finish(original if first else None, unlearned, rec, retrained, t0, train_rec, retrain_rec)
+        res = ex.evaluation.finish(original if first else None, unlearned, rec, retrained, t0, train_rec, retrain_rec,
+                                   before=original)
         if first:
             table["original"] = {**res["models"]["original"], "method": "(trained model)"}
             table[BASELINE] = {**res["models"]["retrained"], "method": BASELINE}
@@ -162,18 +169,21 @@ def _attacks(rows: dict[str, dict[str, Any]]) -> list[str]:
 
 def table_rows(rows: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
     attacks = _attacks(rows)
-    head = ["row", *COLUMNS, *[f"mia_auc_{a}" for a in attacks], *QUALITY_COLUMNS]
+    low = [a for a in attacks if a.startswith("rmia")]  # RMIA: TPR at 0.1% FPR as well
+    adv = adversary_columns(rows)
+    head = ["row", *COLUMNS, *[f"mia_auc_{a}" for a in attacks], *[f"mia_tpr01_{a}" for a in low], *QUALITY_COLUMNS, *adv]
     body = []
     for name, r in rows.items():
         body.append([name, *[r.get(c) for c in COLUMNS], *[r.get("mia", {}).get(a, {}).get("auc") for a in attacks],
-                     *quality_columns(r)])
+                     *[r.get("mia", {}).get(a, {}).get("tpr_at_0.1pct_fpr") for a in low],
+                     *quality_columns(r), *adversary_cells(r, adv)])
     return head, body
 
 
 def _cell(v: Any, col: str) -> str:
     if v is None:
         return "n/a"
-    if col in ("test_acc", "retain_acc", "forget_acc", "asr", "relearn_acc", "probe_acc"):
+    if col in ("test_acc", "retain_acc", "forget_acc", "asr", "relearn_acc", "probe_acc", *PERCENT):
         return f"{100 * v:.1f}"
     if col == "bytes_sent":
         return f"{v / 1e6:.2f}"
@@ -189,8 +199,9 @@ def markdown_table(rows: dict[str, dict[str, Any]]) -> str:
     names = {"test_acc": "test acc %", "retain_acc": "retain acc %", "forget_acc": "forget acc %", "asr": "ASR %",
              "distance_to_retrained": "L2 to retrain", "time_s": "time s", "bytes_sent": "MB sent",
              "indistinguishability": "indist.", "mia_efficacy": "MIA-eff.", "relearn_acc": "relearn acc %",
-             "relearn_steps": "relearn steps", "probe_acc": "probe acc %"}
-    lines = ["| " + " | ".join(names.get(h, h.replace("mia_auc_", "MIA AUC ")) for h in head) + " |",
+             "relearn_steps": "relearn steps", "probe_acc": "probe acc %", **HEADERS}
+    lines = ["| " + " | ".join(names.get(h, h.replace("mia_auc_", "MIA AUC ").replace("mia_tpr01_", "TPR@0.1% "))
+                               for h in head) + " |",
              "|" + "---|" * len(head)]
     for row in body:
         lines.append("| " + " | ".join(_cell(v, h) if h != "row" else f"**{v}**" for v, h in zip(row, head, strict=True)) + " |")

@@ -2,5 +2,5 @@
 
 from fedforget.evaluation.attacks.base import ATTACKS, Attack, register_attack
 
-__all_modules__ = ("loss", "confidence", "entropy", "modified_entropy", "lira")
+__all_modules__ = ("loss", "confidence", "entropy", "modified_entropy", "lira", "rmia")
 __all__ = ["ATTACKS", "Attack", "register_attack"]

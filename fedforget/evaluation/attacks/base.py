@@ -29,6 +29,9 @@ class Attack:
     """Override :meth:`score` (and :meth:`calibrate` when ``needs_shadows``)."""
 
     needs_shadows: ClassVar[bool] = False
+    # calibrate() also takes ``population=`` (indices of the non-member population samples)
+    # and the RMIA options ``gamma=`` / ``offline_a=`` (fedforget.evaluation.attacks.rmia)
+    needs_population: ClassVar[bool] = False
 
     def score(self, logits: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
         raise NotImplementedError

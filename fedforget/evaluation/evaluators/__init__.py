@@ -3,5 +3,5 @@ they run on the clients (the data stays there) and only statistics travel."""
 
 from fedforget.evaluation.evaluators.base import EVALUATORS, Evaluator, register_evaluator
 
-__all_modules__ = ("relearn", "probe")
+__all_modules__ = ("relearn", "probe", "quant_recovery", "relearn_retain")
 __all__ = ["EVALUATORS", "Evaluator", "register_evaluator"]
