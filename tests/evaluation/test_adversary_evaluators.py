@@ -85,3 +85,9 @@ def test_compare_reports_the_adversary_columns_and_the_relearning_gap(tmp_path: 
         q["grids"]["int4"]["forget_acc"] - rows["retrain"]["evaluators"]["quant_recovery"]["grids"]["int4"]["forget_acc"])
     # the retrain row's own gaps are zero by construction
     assert ret["vs_retrained"]["forget_acc_gap_after"] == 0.0
+    # the run's report carries the three sections
+    from fedforget.report.markdown import write_report
+
+    text = write_report(tmp_path / "methods" / "oeu").read_text()
+    for title in ("## Before/after attack", "## Quantization recovery", "## Retain-only relearning"):
+        assert title in text
