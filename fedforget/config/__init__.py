@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
-from fedforget.config.deletion import BackdoorConfig, DeletionConfig, DeletionRequest, StreamConfig
+from fedforget.config.deletion import AcceptanceConfig, BackdoorConfig, DeletionConfig, DeletionRequest, StreamConfig
 from fedforget.config.fields import (
     VALIDATORS,
     _check,
@@ -50,6 +50,7 @@ from fedforget.util.errors import ConfigError
 # The package's public surface: the sections defined in its modules (fields, sections,
 # deletion) are imported from here (``from fedforget.config import RuntimeConfig``).
 __all__ = [
+    "AcceptanceConfig",
     "BackdoorConfig",
     "CompareConfig",
     "CompareEntry",

@@ -60,6 +60,21 @@ class StreamConfig:
 
 
 @dataclass(frozen=True)
+class AcceptanceConfig:
+    """The server's acceptance rule before a request is marked served and its receipt
+    signed (fedforget.deletion.acceptance), on the statistics it already has at the serve
+    point: every attack AUC of the request's samples against the non-member pool at most
+    ``max_mia_auc``, and the backdoor ASR (where the request's data carries the trigger) at
+    most ``max_asr``. A request that fails, or has no such statistic (no
+    ``evaluation.attacks``, no trigger), is ``unverified`` in the ledger, without a receipt.
+    ``enabled: false`` serves every request as before."""
+
+    enabled: bool = True
+    max_mia_auc: float = field(default=0.6, metadata=_unit_closed())
+    max_asr: float = field(default=0.2, metadata=_unit_closed())
+
+
+@dataclass(frozen=True)
 class DeletionConfig:
     """``policy`` serves requests that arrive during training (``at_round`` or ``stream``):
     ``immediate`` at once; ``batched`` every ``batch_every`` rounds or when ``batch_pending``
@@ -72,3 +87,4 @@ class DeletionConfig:
     batch_every: int = field(default=0, metadata=_nonneg())
     batch_pending: int = field(default=0, metadata=_nonneg())
     deadline: int = field(default=0, metadata=_nonneg())
+    acceptance: AcceptanceConfig = AcceptanceConfig()

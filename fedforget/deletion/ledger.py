@@ -9,8 +9,9 @@ it). Readers (``fedforget ledger DIR``) may open the database while a run writes
 Life of a request::
 
     received --> unlearning --> served
-        \\             \\-------> failed
-         \\------------------------^
+       |              |-------> unverified   (the acceptance rule did not hold: no receipt)
+       |              '-------> failed
+       '----------------------> failed       (failed and unverified requests may be received again)
 
 ``received`` is written before any unlearning work starts; a crash leaves a ``received``
 or ``unlearning`` entry that a resumed run serves (:meth:`Ledger.pending`). The ledger
@@ -34,12 +35,13 @@ from fedforget.util.errors import FedForgetError
 from fedforget.util.io import atomic_write_json
 
 LEDGER_FILE = "ledger.sqlite"
-STATUSES = ("received", "unlearning", "served", "failed")
+STATUSES = ("received", "unlearning", "served", "unverified", "failed")
 # status -> statuses it may move to
 _NEXT = {
     "received": {"unlearning", "failed"},
-    "unlearning": {"unlearning", "served", "failed"},  # unlearning again: a resumed run restarts it
+    "unlearning": {"unlearning", "served", "unverified", "failed"},  # unlearning again: a resumed run restarts it
     "served": set(),
+    "unverified": {"received"},  # unlearned, but the acceptance rule did not hold: may be received again
     "failed": {"received"},  # a failed request may be received again (retried)
 }
 
@@ -209,6 +211,16 @@ class Ledger:
         self._change(request_id, "served",
                      {"model_hash_after": model_hash_after, "evidence": _dumps(evidence), "served_round": int(served_round)},
                      {"model_hash_after": model_hash_after, "served_round": int(served_round)})
+
+    def unverified(self, request_id: str, model_hash_after: str, evidence: dict[str, Any], served_round: int,
+                   reason: str) -> None:
+        """Unlearning of ``request_id`` ended with the model ``model_hash_after``, but the
+        server's acceptance rule (fedforget.deletion.acceptance) did not hold on the
+        ``evidence``: not served, no receipt; ``reason`` names the figures."""
+        self._change(request_id, "unverified",
+                     {"model_hash_after": model_hash_after, "evidence": _dumps(evidence), "served_round": int(served_round),
+                      "reason": str(reason)},
+                     {"model_hash_after": model_hash_after, "served_round": int(served_round), "reason": str(reason)})
 
     def add_evidence(self, request_id: str, evidence: dict[str, Any]) -> None:
         """Evidence computed after the request was served (e.g. the run's final evaluation

@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fedforget.report.fmt import fmt, mb
+from fedforget.report.acceptance import acceptance_section
 from fedforget.report.adversary import adversary_sections
+from fedforget.report.fmt import fmt, mb
 from fedforget.report.mia import mia_sections
 from fedforget.report.phases import phases_section
 from fedforget.report.plots import plot_roc, plot_rounds
@@ -82,6 +83,7 @@ def write_report(out_dir: str | Path) -> Path:
     lines += mia_sections(res, out)  # per-client, members audit, MIA-efficacy, vs retrained
     lines += quality_sections(res)  # indistinguishability, relearning attack, linear probe
     lines += adversary_sections(res)  # before/after attack, quantization recovery, retain-only relearning
+    lines += acceptance_section(res)  # served on evidence, or unverified (fedforget.deletion.acceptance)
     lines += timeline_section(out, res)  # streamed requests: per-request table, timeline, relapse
     lines += phases_section(res)  # every phase, fixed costs marked, how they add up
     if (out / "accuracy.png").exists():

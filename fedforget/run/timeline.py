@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from fedforget.config import DeletionRequest, ExperimentConfig
+from fedforget.deletion.acceptance import judge
 from fedforget.deletion.receipts.records import DeletionRecords
 from fedforget.deletion.requests import arrival_round, describe, request_id, spec
 from fedforget.deletion.serving import check_schedule, schedule
@@ -277,8 +278,16 @@ class Timeline:
                          "rounds": rec.rounds, "batch_size": len(batch)},
                 "at_serve": {**general, **per[i]},
             })
-        exp.records.on_served(unlearned, {}, t, [request_id(i) for i in batch],  # ledger + signed receipts
-                              per_request={request_id(i): {"at_serve": {**general, **per[i]}} for i in batch})
+        # A deletion is served only on evidence (fedforget.deletion.acceptance): a request whose
+        # figures fail the acceptance rule is unverified in the ledger, without a receipt.
+        verdicts = {i: judge(self.cfg.deletion.acceptance, {**general, **per[i]}) for i in batch}
+        for i in batch:
+            self.records[i]["acceptance"] = verdicts[i].as_dict()
+        evidence = {request_id(i): {"at_serve": {**general, **per[i]}, "acceptance": verdicts[i].as_dict()} for i in batch}
+        if ok := [request_id(i) for i in batch if verdicts[i].verified]:
+            exp.records.on_served(unlearned, {}, t, ok, per_request=evidence)  # ledger + signed receipts
+        exp.records.on_unverified(unlearned, t, evidence,
+                                  {request_id(i): verdicts[i].reason for i in batch if not verdicts[i].verified})
         return unlearned
 
     def evidence(self, arrays: Arrays, batch: list[int]) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:

@@ -10,6 +10,8 @@ The run calls, each a no-op when nothing is pending:
 * :meth:`~DeletionRecords.on_unlearning` -- unlearning of the pending requests starts;
 * :meth:`~DeletionRecords.on_served` / :meth:`~DeletionRecords.on_failed` -- the published
   model and the evidence; writes ``<out>/receipts/<request_id>.json``;
+* :meth:`~DeletionRecords.on_unverified` -- the acceptance rule did not hold
+  (fedforget.deletion.acceptance): ``unverified``, with the figures, no receipt;
 * :meth:`~DeletionRecords.on_final_evidence` -- the run's final evaluation (vs the
   retrained model) added to the receipts of this run.
 """
@@ -116,10 +118,10 @@ class DeletionRecords:
         ``received`` (before any unlearning) and returns their ids."""
         ledger = self.ledger or self.start(fresh=False)
         n_forget = {int(c): int(m.get("n_forget", 0)) for c, m in replies.items()}
-        served = {e["request_id"] for e in ledger.entries() if e["status"] == "served"}
+        served = {e["request_id"] for e in ledger.entries() if e["status"] in ("served", "unverified")}
         ids = []
         for rid, r in requests:
-            if rid in served:  # told again (a final evaluation, a resumed run): nothing new
+            if rid in served:  # told again (a final evaluation, a resumed run): nothing new (unverified stays so)
                 continue
             clients = request_clients(str(r.granularity), int(r.client), n_forget)
             commitment = {
@@ -172,6 +174,24 @@ class DeletionRecords:
             self.ledger.export_json(self.out / "ledger.json")
             log.info("deletion served: %s; receipts in %s", ", ".join(request_ids), self.out / RECEIPTS_DIR)
         return paths
+
+    def on_unverified(
+        self, model: Mapping[str, np.ndarray], served_round: int, evidence: Mapping[str, Mapping[str, Any]],
+        reasons: Mapping[str, str],
+    ) -> None:
+        """The model published for the requests of ``reasons`` (request id -> why), on
+        which the server's acceptance rule (fedforget.deletion.acceptance) did not hold:
+        each is ``unverified`` with its ``evidence`` and gets no receipt."""
+        if self.ledger is None or not reasons:
+            return
+        after = model_hash(model)
+        self._model_files[after] = f"{MODELS_DIR}/{after.removeprefix('sha256:')[:16]}.npz"
+        atomic_save_npz(self.out / self._model_files[after], dict(model))  # kept, by hash, for an audit
+        for rid, why in reasons.items():
+            self.ledger.unverified(rid, after, dict(evidence.get(rid) or {}), served_round, why)
+            log.warning("deletion request %s NOT served: the acceptance rule did not hold (%s); it is unverified in "
+                        "the ledger, no receipt issued", rid, why)
+        self.ledger.export_json(self.out / "ledger.json")
 
     def on_final_evidence(self, results: Mapping[str, Any]) -> list[Path]:
         """The run's final evaluation (``results.json``: the final model vs the retrained
