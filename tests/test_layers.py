@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "fedforget.unlearning": 4, "fedforget.evaluation": 4, "fedforget.deletion.receipts": 4,
     "fedforget.compression": 3,
     "fedforget.data": 2, "fedforget.models": 2, "fedforget.training": 2, "fedforget.deletion": 2,
+    "fedforget.tasks": 2,                        # what a sample, a loss, a signal, an accuracy are
     "fedforget.config": 1, "fedforget.report": 1,  # report reads files only
     "fedforget.util": 0, "fedforget.federation": 0,  # the wire protocol beside the utilities
 }
