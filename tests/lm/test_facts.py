@@ -1,6 +1,7 @@
 """``fedforget.data.facts``: the seeded corpus of fictitious facts, its forget sets at three
 granularities, canaries, and exposure (Carlini et al. 2019) against a brute-force NumPy rank;
-a tiny causal LM that saw a canary N times exposes it more than one that never saw it."""
+a tiny causal LM that saw a canary N times exposes it (and greedy decoding extracts it) more
+than one that never saw it."""
 
 from __future__ import annotations
 
@@ -104,21 +105,24 @@ def _train(texts: list[str], steps: int, seed: int) -> tuple[torch.nn.Module, ob
 @pytest.mark.slow
 def test_a_repeated_canary_is_exposed() -> None:
     pytest.importorskip("transformers")
-    from fedforget.tasks.causal_lm import sequence_nll
+    from fedforget.tasks.causal_lm import greedy_extraction, sequence_nll
 
     corpus = generate_facts(12, 2, seed=0, canaries=[CanarySpec(client=0, repeats=8, length=4)])
     canary = corpus.canaries[0]
     with_canary = corpus.texts(corpus.client_indices(0))
     without = [t for t in with_canary if t != canary.text()]
     assert len(with_canary) - len(without) == 8
-    exposures, threads = [], torch.get_num_threads()
+    exposures, extracted, threads = [], [], torch.get_num_threads()
     torch.set_num_threads(1)  # a 1-layer model: threads only contend (15x slower with 2 on a busy 2-core box)
     try:
         for texts in (with_canary, without):
             model, tok = _train(texts, steps=150, seed=0)
+            prefix = [tok.bos_id] + tok.encode(canary.text()[: -len(canary.secret)])
+            extracted.append(greedy_extraction(model, [prefix], [tok.encode(canary.secret)])[0])
             exposures.append(canary_exposure(canary, lambda ts, m=model, t=tok: sequence_nll(m, t, ts, 64),
                                              n_candidates=200, seed=1))
     finally:
         torch.set_num_threads(threads)
     print(f"exposure with canary x8: {exposures[0]:.2f} bits, without: {exposures[1]:.2f} (max {np.log2(10**4):.2f})")
     assert exposures[0] > exposures[1] + 3.0
+    assert extracted == [1.0, 0.0]  # greedy decoding from the prefix gives the secret only after seeing it
