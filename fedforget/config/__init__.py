@@ -41,6 +41,7 @@ from fedforget.config.sections import (
     MinClientsFraction,
     NegGradPlusConfig,
     ProjectedGAConfig,
+    SubspaceConfig,
     QuantizationConfig,
     RuntimeConfig,
     SparsityConfig,
@@ -63,6 +64,7 @@ __all__ = [
     "MinClientsFraction",
     "NegGradPlusConfig",
     "ProjectedGAConfig",
+    "SubspaceConfig",
     "QuantizationConfig",
     "RuntimeConfig",
     "SparsityConfig",
@@ -186,6 +188,11 @@ class UnlearningConfig:
     conmu: ConMUConfig = ConMUConfig()
     federaser: FedEraserConfig = FedEraserConfig()
     projected_ga: ProjectedGAConfig = ProjectedGAConfig()
+    # The retain subspace (fedforget.unlearning.subspace) and where projections happen:
+    # "global" = one projection of the whole update, "per_layer" = each parameter tensor
+    # projected onto the complement of its own slices of the retain directions.
+    subspace: SubspaceConfig = SubspaceConfig()
+    projection: Literal["global", "per_layer"] = "global"
 
 
 @dataclass(frozen=True)

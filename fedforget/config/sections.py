@@ -48,6 +48,21 @@ class ProjectedGAConfig:
 
 
 @dataclass(frozen=True)
+class SubspaceConfig:
+    """The retain subspace the server projects onto (fedforget.unlearning.subspace):
+    ``exact`` keeps every retain direction (memory grows with the clients), ``bounded`` an
+    orthonormal basis of at most ``rank`` directions folded ``block`` at a time (memory
+    ``(rank + block) x`` the model), ``auto`` = exact when its estimate fits the server's
+    memory (runtime.max_server_memory_gb), else bounded. ``tol``: a direction whose residual
+    against the basis is at most ``tol`` (relative) adds nothing."""
+
+    method: Literal["auto", "exact", "bounded"] = "auto"
+    rank: int = field(default=48, metadata=_pos("int"))
+    block: int = field(default=16, metadata=_pos("int"))
+    tol: float = field(default=1e-3, metadata=_unit_open())
+
+
+@dataclass(frozen=True)
 class QuantizationConfig:
     """Quantized clients (``fedforget.compression``): fake quantization with a
     straight-through estimator during training; the deployed model and the wire carry
@@ -164,6 +179,9 @@ class RuntimeConfig:
     checkpoint_every: int = field(default=5, metadata=_nonneg())
     # Seeds of a multi-seed comparison (fedforget compare --seeds 0,1,2); () = just ``seed``.
     seeds: tuple[int, ...] = ()
+    # The server's memory for one unlearning round's projection (GB); 0 = the machine's
+    # available memory. A projection whose estimate exceeds it fails before the round.
+    max_server_memory_gb: float = field(default=0.0, metadata=_nonneg("float"))
 
 
 @dataclass(frozen=True)

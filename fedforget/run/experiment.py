@@ -210,7 +210,7 @@ class Experiment:
     def collect_unlearn(
         self, arrays: Arrays, seed: int, *, forgetters: list[int] | None = None, retainers: list[int] | None = None,
         extra_arrays: Arrays | None = None, extra_conf: Scalars | None = None,
-    ) -> tuple[list[tuple[torch.Tensor, float]], torch.Tensor | None]:
+    ) -> tuple[list[tuple[torch.Tensor, float]], Any]:  # (forget updates, retain subspace or None)
         return self.unlearning.collect_unlearn(arrays, seed, forgetters=forgetters, retainers=retainers,
                                                extra_arrays=extra_arrays, extra_conf=extra_conf)
 

@@ -7,6 +7,7 @@ the make-up rounds owed to forget clients that missed one."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -19,9 +20,16 @@ from fedforget.federation import Arrays, Federation, Scalars
 from fedforget.run.faults import FaultTolerantFederation, PendingDeletions, UnservedDeletionError
 from fedforget.run.loop import RoundLoop
 from fedforget.unlearning.calibration import member_share, reference_options, should_stop
-from fedforget.unlearning.combiners import COMBINERS
-from fedforget.unlearning.projection import max_abs_cosine
+from fedforget.unlearning.combiners import COMBINERS, Combiner
 from fedforget.unlearning.stability import check_finite_arrays, check_finite_updates
+from fedforget.unlearning.subspace import (
+    PerLayerSubspace,
+    RetainSubspace,
+    make_subspace,
+    plan_method,
+    projection_metrics,
+)
+from fedforget.util.device import model_device
 from fedforget.util.params import flat_params, get_arrays, set_arrays, set_flat_params
 from fedforget.util.seeding import derive_seed
 
@@ -58,6 +66,12 @@ class RunUnlearning:
 
     def __init__(self, host: UnlearningHost) -> None:
         self.host = host
+        cfg = host.cfg
+        # before any work: a rank the model cannot hold, or a projection that cannot fit the
+        # server's memory at the round's most retain directions, is a ConfigError (plan_method)
+        k = math.ceil(cfg.partition.num_clients * cfg.training.clients_per_round) * cfg.unlearning.retain_directions
+        plan_method(cfg.unlearning.subspace, k, sum(t.numel() for t in host.model.parameters()),
+                    cfg.runtime.max_server_memory_gb)
         self.pending = PendingDeletions()
         self.member_share: float | None = None  # of the last unlearn exchange (calibration)
         self._makeup = False
@@ -67,15 +81,22 @@ class RunUnlearning:
     def collect_unlearn(
         self, arrays: Arrays, seed: int, *, forgetters: list[int] | None = None, retainers: list[int] | None = None,
         extra_arrays: Arrays | None = None, extra_conf: Scalars | None = None,
-    ) -> tuple[list[tuple[torch.Tensor, float]], torch.Tensor | None]:
+    ) -> tuple[list[tuple[torch.Tensor, float]], RetainSubspace | PerLayerSubspace | None]:
         """One ``unlearn`` exchange: forget clients return forgetting updates (weighted by
-        their forget-set size), retain clients retain directions (stacked). ``extra_arrays``
-        travel with the model (e.g. ``ref.*`` reference weights); ``extra_conf`` may name
-        another ``objective`` or override ``local_steps``/``lr``."""
+        their forget-set size), retain clients retain directions, folded into a retain
+        subspace (fedforget.unlearning.subspace) one client at a time, each reply's
+        directions released once folded. ``extra_arrays`` travel with the model (e.g.
+        ``ref.*`` reference weights); ``extra_conf`` may name another ``objective`` or
+        override ``local_steps``/``lr``."""
         fs = self.host.forgetters if forgetters is None else forgetters
         # Retain directions from a sample of retain clients (training.clients_per_round);
         # every forget client is asked: its data must be forgotten.
         rs = self.host.select_clients(self.host.retainers if retainers is None else retainers, "unlearn", seed)
+        uc = self.host.cfg.unlearning
+        segments = self.segments(arrays)
+        # before any work: the projection's memory estimate against the server's (ConfigError)
+        method = plan_method(uc.subspace, len(rs) * uc.retain_directions, segments[-1][1],
+                             self.host.cfg.runtime.max_server_memory_gb) if rs else "exact"
         extra_conf = {**self._calibration_conf(arrays), **(extra_conf or {})}  # reference statistics
         payload = {**arrays, **(extra_arrays or {})}
         reqs = {
@@ -96,8 +117,26 @@ class RunUnlearning:
             (torch.from_numpy(np.asarray(a["forget_update"])), float(m["n_forget"]))
             for a, m in replies.values() if "forget_update" in a
         ]
-        dirs = [torch.from_numpy(np.asarray(a["retain_dirs"])) for a, _ in replies.values() if "retain_dirs" in a]
-        return fupd, (torch.cat(dirs) if dirs else None)
+        folding = [a for a, _ in replies.values() if "retain_dirs" in a]
+        if not folding:
+            return fupd, None
+        device = torch.device("cpu") if method == "exact" else model_device(self.host.eval_model)
+        mask = self.host.compressor.flat_mask(arrays)
+        sub = make_subspace(uc.subspace, uc.projection, method, segments, device, mask)
+        if fupd:  # the unprojected update: the denominator of the first-order figure
+            sub.set_reference(Combiner.weighted_mean(fupd))
+        for a in folding:  # one client at a time; its directions are released once folded
+            sub.add(torch.from_numpy(np.asarray(a.pop("retain_dirs"))))
+        return fupd, sub
+
+    def segments(self, arrays: Arrays) -> list[tuple[int, int]]:
+        """``(start, end)`` of each parameter tensor in the flat vector (flat_params order)."""
+        set_arrays(self.host.model, arrays)
+        out, i = [], 0
+        for t in self.host.model.parameters():
+            out.append((i, i + t.numel()))
+            i += t.numel()
+        return out
 
     def flat(self, arrays: Arrays) -> torch.Tensor:
         """The model's parameters as one float64 vector (the space updates live in)."""
@@ -150,14 +189,14 @@ class RunUnlearning:
             extra: dict[str, Any] = {"update_norm": float(update.norm())}
             if self.member_share is not None:
                 extra["member_share"] = self.member_share
-            if retain is not None and retain.numel():
-                extra["proj_max_cos"] = max_abs_cosine(update, retain)
+            if retain is not None and retain.received:
+                extra.update(projection_metrics(retain, update))
             new = self.apply_update(arrays, update, uc.server_lr)
             if self.host.compressor.enabled:  # what survived re-quantization, and its orthogonality
                 applied = self.flat(new) - self.flat(arrays)
                 extra["applied_update_norm"] = float(applied.norm())
-                if retain is not None and retain.numel():
-                    extra["applied_max_cos"] = max_abs_cosine(applied, retain)
+                if retain is not None and retain.received and retain.method == "exact":
+                    extra["applied_max_cos"] = retain.error(applied)["max_abs_cos"]
             return new, extra
 
         return step
@@ -188,3 +227,4 @@ class RunUnlearning:
         """Hook: a deletion request could not be served (the run ends with ``err``)."""
         log.error("%s", err)
         self.host.records.on_failed(str(err))  # the ledger entry says why
+

@@ -20,7 +20,7 @@ from fedforget.config import UnlearningConfig
 from fedforget.data.datasets import ArrayData
 from fedforget.training.local import batches, cross_entropy_loss, local_sgd
 from fedforget.unlearning.calibration import has_targets, hinge_mask
-from fedforget.util.device import model_device, to_device
+from fedforget.util.device import model_device
 from fedforget.util.params import flat_grad, flat_params
 from fedforget.util.registry import Registry
 
@@ -76,20 +76,28 @@ UNLEARNERS: Registry[type[Unlearner]] = Registry("unlearning method", "fedforget
 register_unlearner = UNLEARNERS.register
 
 
+FULL_GRAD_CHUNK = 256  # samples per chunk of a retain client's full-data gradient
+
+
 def retain_directions(
     model: nn.Module, retain: ArrayData, k: int, batch_size: int, gen: torch.Generator
 ) -> torch.Tensor:
     """Up to ``k`` retain-loss gradients (rows), one per random disjoint mini-batch, plus the
     full-data gradient as the first row. Shape ``(<=k, p)``, on the model's device; empty
-    when ``retain`` is empty."""
+    when ``retain`` is empty. The full-data gradient is accumulated over chunks of
+    ``max(batch_size, FULL_GRAD_CHUNK)`` samples (each chunk's mean loss weighted by its share),
+    never one pass over the whole retain set: the same gradient up to float rounding (bit for
+    bit when the set fits one chunk), with activations bounded by the chunk."""
     if len(retain) == 0:
         return torch.zeros(0, flat_params(model).numel(), device=model_device(model))
     model.eval()  # deterministic gradients (no dropout); these are directions, not steps
     rows = []
     model.zero_grad(set_to_none=True)
     device = model_device(model)
-    x, y = to_device((torch.from_numpy(retain.x), torch.from_numpy(retain.y)), device)
-    cross_entropy_loss(model, x, y).backward()
+    n = len(retain)
+    for xb, yb in batches(retain, max(batch_size, FULL_GRAD_CHUNK), None, device):  # in order
+        loss = cross_entropy_loss(model, xb, yb)
+        (loss if len(yb) == n else loss * (len(yb) / n)).backward()  # .grad accumulates
     rows.append(flat_grad(model).clone())
     for xb, yb in batches(retain, batch_size, gen, device):
         if len(rows) >= k:

@@ -60,7 +60,7 @@ class RoundContext(Protocol):
     def collect_unlearn(
         self, arrays: Arrays, seed: int, *, forgetters: list[int] | None = None, retainers: list[int] | None = None,
         extra_arrays: Arrays | None = None, extra_conf: Scalars | None = None,
-    ) -> tuple[list[tuple[torch.Tensor, float]], torch.Tensor | None]: ...
+    ) -> tuple[list[tuple[torch.Tensor, float]], Any]: ...  # (forget updates, retain subspace or None)
 
     def unlearn_step(self, combiner: str | None = None, objective: str | None = None, seed_key: str = "unlearn",
                      extra_conf: Scalars | None = None, forgetters: list[int] | None = None,

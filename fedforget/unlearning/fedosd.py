@@ -26,7 +26,7 @@ from torch import nn
 from fedforget.unlearning.base import Unlearner, register_unlearner
 from fedforget.unlearning.combiners.base import Combiner
 from fedforget.unlearning.procedure import ALL_GRANULARITIES, Procedure, register_procedure
-from fedforget.unlearning.projection import max_abs_cosine, project_orthogonal
+from fedforget.unlearning.subspace import projection_metrics
 from fedforget.util.seeding import derive_seed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,13 +71,13 @@ class FedOSD(Procedure):
         def osd_step(r: int, arrays: Arrays) -> tuple[Arrays, dict[str, Any]]:
             fupd, retain = ctx.collect_unlearn(arrays, derive_seed(ctx.root, "fedosd", r), extra_conf={"objective": "fedosd"})
             d = Combiner.weighted_mean(fupd)
-            osd = project_orthogonal(d, retain)
+            osd = d if retain is None else retain.project(d)  # the retain subspace (inside the sparsity mask)
             n = float(osd.norm())
             if n > 0:
                 osd = osd * (float(d.norm()) / n)  # steepest descent, rescaled to the forget update's norm
             extra: dict[str, Any] = {"update_norm": float(osd.norm())}
-            if retain is not None and retain.numel():
-                extra["proj_max_cos"] = max_abs_cosine(osd, retain)
+            if retain is not None and retain.received:
+                extra.update(projection_metrics(retain, osd))
             return ctx.apply_update(arrays, osd, uc.server_lr), extra
 
         arrays = ctx.loop.run("unlearn", uc.rounds, original, osd_step)

@@ -3,6 +3,8 @@ one global update. One hook, :meth:`Combiner.combine`."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from fedforget.util.registry import Registry
@@ -12,11 +14,12 @@ class Combiner:
     def combine(
         self,
         forget_updates: list[tuple[torch.Tensor, float]],
-        retain_dirs: torch.Tensor | None,
+        retain_dirs: Any,
         mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``forget_updates``: (flat update, weight) per forget client; ``retain_dirs``:
-        stacked retain gradients ``(k, p)``; ``mask``: surviving weights (0/1) or None."""
+        """``forget_updates``: (flat update, weight) per forget client; ``retain_dirs``: the
+        round's retain subspace (:mod:`fedforget.unlearning.subspace`, built with ``mask``),
+        stacked retain gradients ``(k, p)``, or None; ``mask``: surviving weights (0/1) or None."""
         raise NotImplementedError
 
     @staticmethod
