@@ -14,13 +14,9 @@ log = logging.getLogger("fedforget")
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    for noisy in ("flwr", "ray", "filelock", "matplotlib", "datasets", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from fedforget.util.console import setup_console
+
+    setup_console(verbose)  # fedforget's INFO lines; other libraries' below WARNING only with --verbose
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -4,6 +4,7 @@ for attacks, forget sets and the optional backdoor probe, all derived from the c
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,12 @@ from fedforget.util.errors import DataError
 from fedforget.util.seeding import derive_seed, np_rng
 
 CLIENT_MEMO_BYTES = 256 * 1024 * 1024  # FederatedData.client's per-process memo
+
+# The run's arrays are read-only on purpose (every client of a process shares them; numpy
+# refuses a write, which would be a bug), and the tensors torch.from_numpy makes of them
+# are model inputs that nothing writes. torch's UserWarning about non-writable arrays
+# (printed once per Ray actor) says nothing here: this message only, filtered once.
+warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
 
 
 @dataclass(frozen=True)

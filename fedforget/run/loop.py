@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fedforget.federation import Arrays, Federation
+from fedforget.util.console import Progress
 from fedforget.util.io import append_jsonl, atomic_save_npz
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class RoundLoop:
     # Extra fields of every metrics row, taken after the round (e.g. the clients a fault
     # left out: fedforget.run.faults.FaultTolerantFederation.take_missing).
     row_fields: list[Callable[[], dict[str, Any]]] = field(default_factory=list)
+    progress: Progress = field(default_factory=Progress)  # rounds done / total, elapsed, ETA (a terminal only)
 
     def run(self, phase: str, rounds: int, arrays: Arrays, step: Step, *, start: int = 0,
             evaluate_last: bool = True) -> Arrays:
@@ -90,13 +92,21 @@ class RoundLoop:
         for fields in self.row_fields:
             row.update(fields())
         append_jsonl(self.out_dir / "metrics.jsonl", row)
-        log.info("[%s %d/%s] %s", phase, r + 1, total or "?", _progress(row))
+        # Console: each round at DEBUG (--verbose) and on the progress bar; a phase's last
+        # round at INFO with the phase's totals (a round of unknown total: INFO).
+        log.log(logging.DEBUG if total else logging.INFO, "[%s %d/%s] %s", phase, r + 1, total or "?", _progress(row))
+        self.progress.update(phase, r + 1, total)
+        if total and r + 1 == total:
+            log.info("[%s] %d rounds, %.1f s: %s", phase, total, rec.time_s, _progress(row, with_time=False))
         for hook in self.hooks:
             hook(phase, r, arrays, row)
         return arrays
 
 
-def _progress(row: dict[str, Any]) -> str:
+def _progress(row: dict[str, Any], with_time: bool = True) -> str:
     parts = [f"{k}={row[k]:.3f}" for k in ("test_acc", "retain_acc", "forget_acc", "asr") if row.get(k) is not None]
-    parts.append(f"{row['time_s']:.2f}s")
+    if with_time:
+        parts.append(f"{row['time_s']:.2f}s")
+    if row.get("refused_clients"):
+        parts.append(f"refused={sorted(int(c) for c in row['refused_clients'])}")
     return " ".join(parts)
