@@ -151,6 +151,13 @@ class TrainingConfig:
     momentum: float = field(default=0.9, metadata=_check(lambda v: 0 <= v < 1, "a float in [0, 1)"))
     weight_decay: float = field(default=0.0, metadata=_nonneg("float"))
     clients_per_round: float = field(default=1.0, metadata=_check(lambda v: 0 < v <= 1, "a float in (0, 1]"))
+    # How the server combines the clients' models in training, recovery and retraining rounds
+    # (fedforget.training.aggregators): fedavg, or the robust median / trimmed_mean (which
+    # drops trim_fraction of the values at each end); clip_norm > 0 first scales each
+    # client's update down to at most that L2 norm.
+    aggregation: str = "fedavg"
+    trim_fraction: float = field(default=0.1, metadata=_check(lambda v: 0 <= v < 0.5, "a float in [0, 0.5)"))
+    clip_norm: float = field(default=0.0, metadata=_nonneg("float"))
 
 
 @dataclass(frozen=True)

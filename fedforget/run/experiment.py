@@ -43,10 +43,11 @@ from fedforget.run.loop import PhaseRecord, RoundLoop
 from fedforget.run.timeline import Timeline
 from fedforget.run.unlearning import RunUnlearning
 from fedforget.run.validate import validate_experiment
+from fedforget.training.aggregators import aggregate
 from fedforget.unlearning.procedure import Procedure, resolve_procedure
 from fedforget.util.device import CPU, device_for, place
 from fedforget.util.io import atomic_write_text
-from fedforget.util.params import flat_params, get_arrays, weighted_average
+from fedforget.util.params import flat_params, get_arrays
 from fedforget.util.seeding import derive_seed, np_rng
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,9 @@ class Experiment:
             ups = [(a, float(m["num_examples"])) for a, m in replies.values() if float(m["num_examples"]) > 0]
             if not ups:
                 return arrays, {"clients": 0}
-            new = weighted_average([a for a, _ in ups], [w for _, w in ups])
+            tc = self.cfg.training  # fedavg, or a robust rule (fedforget.training.aggregators)
+            new = aggregate(tc.aggregation, [a for a, _ in ups], [w for _, w in ups], arrays,
+                            trim_fraction=tc.trim_fraction, clip_norm=tc.clip_norm)
             new = self.compressor.postprocess(new, arrays, phase, r)  # prune on schedule, mask, re-quantize
             loss = float(np.mean([float(m["loss"]) for _, m in replies.values() if float(m["num_examples"]) > 0]))
             return new, {"clients": len(ups), "train_loss": loss}

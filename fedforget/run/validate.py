@@ -17,6 +17,7 @@ from fedforget.config import ExperimentConfig, compare_entry_config
 from fedforget.evaluation.attacks import ATTACKS
 from fedforget.evaluation.evaluators import EVALUATORS
 from fedforget.models import check_model_name
+from fedforget.training.aggregators import AGGREGATORS
 from fedforget.unlearning.combiners import COMBINERS
 from fedforget.unlearning.procedure import method_names, resolve_procedure
 from fedforget.util.device import check_device_config
@@ -32,6 +33,7 @@ def _validate_names(cfg: ExperimentConfig) -> None:
     if cfg.unlearning.method not in method_names():
         raise ConfigError(f"unlearning.method must be one of {', '.join(method_names())}, got {cfg.unlearning.method!r}")
     _known(COMBINERS, cfg.unlearning.combiner, "unlearning.combiner")
+    _known(AGGREGATORS, cfg.training.aggregation, "training.aggregation")
     for i, a in enumerate(cfg.evaluation.attacks):
         _known(ATTACKS, a, f"evaluation.attacks[{i}]")
         if ATTACKS.get(a).needs_shadows and cfg.evaluation.shadow_models < 2:
