@@ -47,7 +47,7 @@ def mia_sections(res: dict[str, Any], out: Path) -> list[str]:
                   "|---|---|---|---|---|---|---|---|---|"]
         for n, c in vs.items():
             for a, v in c.items():
-                if isinstance(v, dict):
+                if isinstance(v, dict) and "auc_gap" in v:  # an attack's row (``ulira`` is in the quality section)
                     lines.append(f"| {n} | {a} | {_f(v['auc_gap'])} | {_f(v['tpr_at_1pct_fpr_gap'])} | {_f(v['auc_vs_retrained_scores'])} | "
                                  f"{_f(v['ks_statistic'])} | {_f(v['ks_pvalue'], 3)} | {_f(v['spearman'])} | {v['n']} |")
         lines.append("\nGaps are this model minus the retrained model; an AUC of 0.5 between the two models' "
