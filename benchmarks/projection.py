@@ -16,14 +16,16 @@ under such an isometry. The first k directions (k/4 clients) are used for each k
 
 Each case runs in its own process (peak RSS from ``ru_maxrss``); directions are streamed one
 client (4 directions) at a time, as the server receives them, and released. ``seconds`` counts
-folding and projecting, not building the directions. ``max_abs_cos`` and ``first_order_ratio``
+folding and projecting (wall clock), not building the directions; ``cpu_seconds`` is the
+process's CPU time over the same span (both of its threads), which other work on a shared
+machine does not inflate. ``max_abs_cos`` and ``first_order_ratio``
 (definitions in :mod:`fedforget.unlearning.subspace`) are measured exactly after the timed
 part, by streaming the same directions again; ``bound_*`` are the subspace's own upper bounds.
 ``fd`` (Frequent Directions, Liberty 2013) and ``rrf`` (a one-pass randomized range finder,
 Halko et al. 2011) are the alternatives measured before choosing ``bounded`` (Gram-Schmidt).
 
 Usage: python benchmarks/projection.py [--quick] [--rank 48] [--block 16] [--exact-limit-gb 10]
-[--exact-limit-pk2 5e10]
+[--exact-limit-pk2 5e10] [--no-alternatives]
 """
 
 from __future__ import annotations
@@ -169,16 +171,16 @@ def run_case(geom_path: str, p: int, k: int, method: str, rank: int, block: int)
         sub.set_reference(syn.d)  # type: ignore[attr-defined]
     else:
         sub = FrequentDirections(p, rank, block) if method == "fd" else RangeFinder(p, rank)
-    seconds = 0.0
+    seconds = cpu = 0.0
     for c in syn.clients(k):
         g = syn.client(c, k)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         sub.add(g)  # type: ignore[attr-defined]
-        seconds += time.perf_counter() - t0
+        seconds, cpu = seconds + time.perf_counter() - t0, cpu + time.process_time() - c0
         del g
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     dp = sub.project(syn.d).to(torch.float32)  # type: ignore[attr-defined]
-    seconds += time.perf_counter() - t0
+    seconds, cpu = seconds + time.perf_counter() - t0, cpu + time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
     num = den = mx = 0.0
     nd = float(dp.norm())
@@ -187,7 +189,7 @@ def run_case(geom_path: str, p: int, k: int, method: str, rank: int, block: int)
         num += float((g @ dp).abs().sum())
         den += float((g @ syn.d).abs().sum())
         mx = max(mx, float(((g @ dp).abs() / (g.norm(dim=1) * nd)).max()))
-    row: dict[str, object] = {"p": p, "k": k, "method": method, "seconds": round(seconds, 3),
+    row: dict[str, object] = {"p": p, "k": k, "method": method, "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3),
                               "peak_rss_gb": round(peak, 3), "max_abs_cos": mx, "first_order_ratio": num / den}
     if isinstance(sub, RetainSubspace):
         err = sub.error(dp)
@@ -206,6 +208,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     ap.add_argument("--exact-limit-gb", type=float, default=10.0, help="skip exact above this memory estimate")
     ap.add_argument("--exact-limit-pk2", type=float, default=5e10,
                     help="skip exact when p * k^2 exceeds this (its SVD solve: 54 s at p=0.1M, k=400 here)")
+    ap.add_argument("--no-alternatives", action="store_true", help="skip fd and rrf (measured at p=1.2M)")
     ap.add_argument("--case", nargs=4, metavar=("GEOM", "P", "K", "METHOD"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.case:
@@ -214,14 +217,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     logging.basicConfig(level=logging.WARNING)
     ps, ks = ([20_000], [8, 40]) if a.quick else ([100_000, 1_200_000, 11_200_000], [8, 40, 400])
     rank = 16 if a.quick else a.rank
-    alt_p = ps[0] if a.quick else 1_200_000
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp:
         geom_path = str(Path(tmp) / "geom.npz")
         np.savez(geom_path, **real_geometry(max(ks)))
         for p in ps:
             for k in ks:
-                methods = ["exact", "bounded"] + (["fd", "rrf"] if p == alt_p and not a.quick else [])
+                methods = ["exact", "bounded"] + (["fd", "rrf"] if p == 1_200_000 and not a.no_alternatives else [])
                 for m in methods:
                     est = exact_bytes(k, p) / 2**30
                     if m == "exact" and est > a.exact_limit_gb:
@@ -242,14 +244,15 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
                         raise RuntimeError(f"case p={p} k={k} {m} failed:\n{proc.stderr}")
                     rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
                     logging.getLogger("projection").warning("%s", rows[-1])
-    print("\n| p | k | method | seconds | peak RSS GB | max abs cos | first-order ratio | bound cos | bound ratio |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| p | k | method | seconds | CPU s | peak RSS GB | max abs cos | first-order ratio | bound cos | bound ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "skipped" in r:
-            print(f"| {r['p']:,} | {r['k']} | {r['method']} | skipped: {r['skipped']} | | | | | |")
+            print(f"| {r['p']:,} | {r['k']} | {r['method']} | skipped: {r['skipped']} | | | | | | |")
             continue
         b1, b2 = r.get("bound_max_abs_cos"), r.get("bound_first_order_ratio")
-        print(f"| {r['p']:,} | {r['k']} | {r['method']} | {r['seconds']:.2f} | {r['peak_rss_gb']:.2f} | "
+        print(f"| {r['p']:,} | {r['k']} | {r['method']} | {r['seconds']:.2f} | {r.get('cpu_seconds', '-')} | "
+              f"{r['peak_rss_gb']:.2f} | "
               f"{r['max_abs_cos']:.2e} | {r['first_order_ratio']:.2e} | "
               f"{'-' if b1 is None else f'{b1:.2e}'} | {'-' if b2 is None else f'{b2:.2e}'} |")
     print(json.dumps({"rank": rank, "block": a.block, "rows": rows}))

@@ -104,6 +104,18 @@ def plan_method(sc: SubspaceConfig, k: int, p: int, max_server_memory_gb: float 
     return method
 
 
+def _orthonormalize_rows_(y: torch.Tensor) -> None:
+    """Make the rows of ``y`` (n, p), already nearly orthonormal, orthonormal in place:
+    Cholesky QR twice, the lower-triangular transform applied row by row from the last."""
+    for _ in range(2):
+        t = torch.linalg.inv(torch.linalg.cholesky((y @ y.T).double())).to(y.dtype)
+        for i in range(y.shape[0] - 1, -1, -1):
+            acc = t[i, :i] @ y[:i] if i else None
+            y[i].mul_(t[i, i])
+            if acc is not None:
+                y[i].add_(acc)
+
+
 class RetainSubspace:
     """Retain directions folded in as they arrive; see the module docstring."""
 
@@ -189,16 +201,16 @@ class RetainSubspace:
             lam, vec = torch.linalg.eigh(gram)
             order = torch.argsort(lam, descending=True)
             sel = [int(j) for j in order if math.sqrt(max(float(lam[j]), 0.0)) > self.tol][:room]
-            if sel:
-                y = (vec[:, sel] / lam[sel].sqrt()).T.to(torch.float32) @ b
-                if self.m:  # once more against the basis, then orthonormal among themselves
-                    y.addmm_(y @ q.T, q, alpha=-1.0)
-                new = torch.linalg.qr(y.T).Q.T
+            if sel:  # written straight into the basis rows: no (n, p) temporaries
                 if self._q is None:
                     self._q = torch.empty(self.rank, self.p, device=self.device, dtype=torch.float32)
-                self._q[self.m : self.m + new.shape[0]] = new
+                new = self._q[self.m : self.m + len(sel)]
+                torch.mm((vec[:, sel] / lam[sel].sqrt()).T.to(torch.float32), b, out=new)
+                if self.m:  # once more against the basis, then orthonormal among themselves
+                    new.addmm_(new @ q.T, q, alpha=-1.0)
+                _orthonormalize_rows_(new)
                 b.addmm_(b @ new.T, new, alpha=-1.0)
-                self.m += new.shape[0]
+                self.m += len(sel)
                 res = b.norm(dim=1)
         self._account(norms, res)
 
