@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from fedforget.util.errors import FedForgetError
 
@@ -17,6 +18,16 @@ def _setup_logging(verbose: bool) -> None:
     from fedforget.util.console import setup_console
 
     setup_console(verbose)  # fedforget's INFO lines; other libraries' below WARNING only with --verbose
+
+
+def _config_command(sub: Any, name: str, helptext: str, config_help: str, out_default: str) -> None:
+    """A subcommand taking a config, ``--set`` overrides, ``--out`` and ``-v``."""
+    p = sub.add_parser(name, help=helptext)
+    p.add_argument("config", help=config_help)
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field (repeatable)")
+    p.add_argument("--out", default=None, help=f"output folder (default: {out_default})")
+    p.add_argument("-v", "--verbose", action="store_true")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="run the comparison for every seed (e.g. 0,1,2) and report mean ± std, 95%% CI and "
                         "paired differences to retrain (same as runtime.seeds)")
     c.add_argument("-v", "--verbose", action="store_true")
+    _config_command(sub, "meta-eval", "faithfulness and 4-bit robustness of the membership metrics, on shadow federations",
+                    "experiment YAML (its federation, model and training recipe)", "runs/<name>-meta-eval")
     pol = sub.add_parser("policies", help="serving policies side by side on a streamed config (configs/stream.yaml)")
     pol.add_argument("config", help="experiment YAML whose requests arrive during training")
     pol.add_argument("--policies", default="immediate,batched,deadline,retrain", metavar="P1,P2,...")
@@ -120,6 +133,17 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(markdown_table(summary["rows"]))
             print(f"\ncomparison: {cout / 'comparison.md'} (CSV: comparison.csv)")
+            return 0
+        if args.cmd == "meta-eval":  # in process (fedforget.studies.meta_eval)
+            from fedforget.client.inprocess import InProcessFederation
+            from fedforget.config import load_config
+            from fedforget.run.validate import validate_experiment
+            from fedforget.studies.meta_eval import markdown, run_meta_eval
+
+            mcfg = validate_experiment(load_config(args.config, args.overrides))  # fails before any work
+            mout = Path(args.out) if args.out else Path("runs") / f"{mcfg.name}-meta-eval"
+            fed = InProcessFederation(mcfg.partition.num_clients, mout / "state")
+            print(markdown(run_meta_eval(mcfg, fed, mout)))
             return 0
         if args.cmd == "validate":
             from fedforget.config import load_config

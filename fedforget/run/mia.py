@@ -72,6 +72,7 @@ class FederatedMIA:
             self.signal_names = tuple(dict.fromkeys(self.signal_names + PAIR_SIGNALS))
         self.pair_signals: dict[str, dict[str, dict[str, np.ndarray]]] = {}
         self.shadow: dict[str, dict[str, np.ndarray]] | None = None
+        self.shadow_models: list[Arrays] = []
         self.thresholds: dict[str, np.ndarray] = {}
         self.forget_scores: dict[str, dict[str, np.ndarray]] = {}
         self.forget_phi: dict[str, np.ndarray] = {}
@@ -116,10 +117,9 @@ class FederatedMIA:
             return get_arrays(build_model(self.cfg.model, shape, ncls, derive_seed(self.cfg.runtime.seed, "shadow-init", k)))
 
         models, info = train_or_load_shadows(self.cfg, self.fed, participants, init_of, root)
+        self.shadow_models = models
         t0 = time.perf_counter()
-        conf = {"mia": ",".join(self.signal_names), "shadows": self.k}
-        replies = self.fed.send("evaluate", {p: (stack(models), conf) for p in self.fed.partitions()})
-        self.shadow = self._gather(replies, shadows=True)
+        self.shadow = self.shadow_signals(models)
         info["signal_time_s"] = time.perf_counter() - t0
         info["global_variance"] = self.global_variance
         self.shadow_info = info
@@ -132,6 +132,12 @@ class FederatedMIA:
             lab = np.concatenate([np.broadcast_to(self.shadow[s]["label"], self.shadow[s]["in"].shape).ravel() for s in SETS])
             mem = np.concatenate([self.shadow[s]["in"].ravel() for s in SETS])
             self.thresholds[a] = fit_class_thresholds(sig, lab, mem, ncls)
+
+    def shadow_signals(self, models: list[Arrays]) -> dict[str, dict[str, np.ndarray]]:
+        """Every set's signals (K, n) and IN flags of K models trained like the shadows."""
+        conf = {"mia": ",".join(self.signal_names), "shadows": len(models)}
+        replies = self.fed.send("evaluate", {p: (stack(models), conf) for p in self.fed.partitions()})
+        return self._gather(replies, shadows=True)
 
     # ------------------------------------------------------------------ per model
     def _final_scores(self, a: str, tgt: dict[str, dict[str, np.ndarray]]) -> tuple[np.ndarray, ...]:
