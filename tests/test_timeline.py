@@ -92,6 +92,15 @@ def test_federaser_refuses_several_serve_points():
         Experiment(cfg, InProcessFederation(5, "/nonexistent"), "/nonexistent").run()
 
 
+def test_a_stream_that_generates_no_request_is_refused_before_training(tmp_path):
+    # rate 0.001 per round over a few rounds draws no request (seed 0): a config error naming
+    # the stream's settings, not a numpy error from building the forget sets
+    cfg = tiny_config("deletion.requests=[]", "deletion.stream.rate=0.001", "training.rounds=3")
+    with pytest.raises(ConfigError, match="deletion.stream generated no request"):
+        Experiment(cfg, InProcessFederation(5, tmp_path / "state"), tmp_path / "out").run()
+    assert not (tmp_path / "out" / "metrics.jsonl").exists()
+
+
 # ---------------------------------------------------------------- runs
 @pytest.fixture(scope="module")
 def streamed(tmp_path_factory):

@@ -140,10 +140,13 @@ def _build_cached(
     labels_by_id = dict(zip(train.ids.tolist(), train.y.tolist(), strict=True))
     requests = timeline_requests(cfg, train.num_classes)
     per_request = forget_sets_by_request(requests, parts, labels_by_id, derive_seed(seed, "forget"))
-    forget = [np.unique(np.concatenate([req[c] for req in per_request])).astype(np.int64) for c in range(len(parts))]
+    # No request at all (a stream that generated none): empty forget sets here; the run's
+    # timeline refuses it before any training with the settings that fix it.
+    forget = [np.unique(np.concatenate([req[c] for req in per_request] or [np.zeros(0, np.int64)])).astype(np.int64)
+              for c in range(len(parts))]
     bd = cfg.deletion.backdoor
     poisoned = np.zeros(0, dtype=np.int64)
-    if bd.enabled:
+    if bd.enabled and sum(len(f) for f in forget):  # the trigger marks forget data (none: nothing to mark)
         if bd.target >= train.num_classes:
             raise DataError(f"deletion.backdoor.target={bd.target} is not a class of a {train.num_classes}-class dataset")
         all_forget = np.concatenate(forget)

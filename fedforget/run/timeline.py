@@ -93,9 +93,10 @@ def plan(exp: TimelineHost) -> dict[int, list[int]]:
     return sched
 
 
-def send_delete(exp: TimelineHost, served: list[int], current: list[int]) -> None:
+def send_delete(exp: TimelineHost, served: list[int], current: list[int], *, final: bool = False) -> None:
     """Tell every client which requests are served (their data never trains again) and
-    which are being served now (the forget set of the coming unlearning phases)."""
+    which are being served now (the forget set of the coming unlearning phases); ``final``:
+    the final evaluation's view (everything served), not a new serve point."""
     conf = {"served": spec(served), "current": spec(current)}
     dels = exp.fed.send("delete", {p: ({}, dict(conf)) for p in exp.everyone})
     exp.n_forget = {p: int(m["n_forget"]) for p, (_, m) in dels.items()}
@@ -107,8 +108,9 @@ def send_delete(exp: TimelineHost, served: list[int], current: list[int]) -> Non
         exp.records.on_request_received(
             [(request_id(i), exp.requests[i]) for i in current if arrival_round(exp.requests[i], rounds) == arrived],
             {p: m for p, (_, m) in dels.items()}, arrived)
-    log.info("serving %s: %d samples to forget on clients %s", [request_id(i) for i in current],
-             sum(exp.n_forget.values()), exp.forgetters)
+    log.log(logging.DEBUG if final else logging.INFO, "%s %s: %d samples to forget on clients %s",
+            "evaluating after" if final else "serving", [request_id(i) for i in current],
+            sum(exp.n_forget.values()), exp.forgetters)
 
 
 def request_metrics(exp: TimelineHost, arrays: Arrays, indices: list[int],
@@ -306,7 +308,7 @@ class Timeline:
     def finish(self, arrays: Arrays) -> dict[str, Any]:
         exp, cfg = self.exp, self.cfg
         T = cfg.training.rounds
-        send_delete(exp, self.served, self.served)  # final evaluation: everything deleted
+        send_delete(exp, self.served, self.served, final=True)  # final evaluation: everything deleted
         retrained = reference(exp, T) if cfg.evaluation.retrain else None
         plain = len(self.sched) == 1 and T in self.sched
         results = exp.evaluation.finish(self.original if plain else None, arrays, self.serve_cost, retrained, self.t_start)
