@@ -32,7 +32,6 @@ from fedforget.data.datasets import ArrayData
 from fedforget.data.federation import FederatedData, build_federated_data
 from fedforget.evaluation.attacks.base import signals
 from fedforget.training.local import predict_logits
-from fedforget.util.params import set_arrays
 from fedforget.util.seeding import derive_seed, np_rng
 
 Arrays = dict[str, np.ndarray]
@@ -132,11 +131,11 @@ def mia_signals(
         pool = shadow_pool(cfg, c)
         pool_ids = pool.ids
         keep = shadow_keep(cfg, c, k_total, len(pool))
-    net = model_of(models[0])  # built once; the other shadows are loaded into it
     per_set: dict[str, list[dict[str, np.ndarray]]] = {s: [] for s in sets}
-    for i, m in enumerate(models):
-        if i:
-            set_arrays(net, m)
+    for m in models:
+        # through the client's own loader every time (the scratch model: built once, loaded
+        # after): a compressed client's model takes the plain arrays through its parametrization
+        net = model_of(m)
         for sname, data in sets.items():
             labels = torch.from_numpy(np.ascontiguousarray(data.y))
             per_set[sname].append(signals(attacks, predict_logits(net, data), labels))

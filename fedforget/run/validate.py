@@ -41,6 +41,16 @@ def _validate_names(cfg: ExperimentConfig) -> None:
                 f"evaluation.attacks[{i}] {a!r} needs shadow models: evaluation.shadow_models must be "
                 f"an int >= 2 (8 or more recommended), got {cfg.evaluation.shadow_models}"
             )
+    if cfg.evaluation.shadow_models and cfg.compression.enabled:
+        # LiRA's K shadow models travel stacked in one payload, which the compressed clients'
+        # codec (one model template per message) cannot encode: refused before any work.
+        raise ConfigError(
+            f"evaluation.shadow_models={cfg.evaluation.shadow_models} (shadow federations for lira/rmia) is not "
+            "supported with compressed clients yet (compression.quantization.bits="
+            f"{cfg.compression.quantization.bits}, compression.sparsity.target={cfg.compression.sparsity.target:g}); "
+            "set evaluation.shadow_models=0 and use the shadow-free attacks (loss, confidence, entropy, "
+            "modified_entropy), or run the attack on an uncompressed federation"
+        )
     for i, e in enumerate(cfg.evaluation.evaluators):
         _known(EVALUATORS, e, f"evaluation.evaluators[{i}]")
     proc = resolve_procedure(cfg.unlearning.method)

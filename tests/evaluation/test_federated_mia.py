@@ -148,3 +148,19 @@ def test_final_evaluation_is_one_exchange_per_model(tmp_path: Path) -> None:
     separate = exp.evaluation.fed_eval(exp.retrained, ())[0]
     assert res["models"]["retrained"]["forget_acc"] == separate["forget_acc"]
     assert res["models"]["retrained"]["retain_acc"] == separate["retain_acc"]
+
+
+
+def test_shadow_federations_with_compressed_clients_are_refused_before_work(tmp_path: Path) -> None:
+    """LiRA's shadow models travel stacked in one payload, which the compressed clients' codec
+    cannot encode (it failed deep in the codec after training): a ConfigError up front."""
+    from fedforget.config import config_from_dict
+    from fedforget.util.errors import ConfigError
+    from tests.conftest import TINY
+
+    d = {**TINY, "evaluation": {**TINY["evaluation"], "attacks": ["loss", "lira"], "shadow_models": 2},
+         "compression": {"quantization": {"bits": 8}}}
+    cfg = config_from_dict(d)  # the config itself is valid; the combination is refused by the run
+    with pytest.raises(ConfigError, match="evaluation.shadow_models=2 .* not supported with compressed clients"):
+        Experiment(cfg, InProcessFederation(cfg.partition.num_clients, tmp_path / "state"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
