@@ -36,7 +36,8 @@ running statistics: with ``r_i`` the residual of ``g_i / ||g_i||`` against the b
 folded (the basis only grows, so ``|g_i . d'| <= ||g_i|| r_i ||d'||``),
 ``max_abs_cos <= max_i r_i`` and ``first_order_ratio <= ||d'|| sum_i ||g_i|| r_i / sum_i |g_i . d|``.
 Once the basis is full a fold costs one GEMM: ``r_i = sqrt(1 - ||Q g_i||^2 / ||g_i||^2)``, exact up
-to float32 rounding of the coordinates (about 1e-3 absolute where ``r_i`` is near 0).
+to float32 rounding of the coordinates (about 1e-3 absolute where ``r_i`` is near 0); every
+``r_i`` is floored at float32 rounding, ``4 eps sqrt(p)``.
 """
 
 from __future__ import annotations
@@ -104,16 +105,14 @@ def plan_method(sc: SubspaceConfig, k: int, p: int, max_server_memory_gb: float 
     return method
 
 
-def _orthonormalize_rows_(y: torch.Tensor) -> None:
+def _orthonormalize_rows_(y: torch.Tensor, scratch: torch.Tensor) -> None:
     """Make the rows of ``y`` (n, p), already nearly orthonormal, orthonormal in place:
-    Cholesky QR twice, the lower-triangular transform applied row by row from the last."""
+    Cholesky QR twice, through ``scratch`` (at least n rows of p; overwritten)."""
+    n = y.shape[0]
     for _ in range(2):
         t = torch.linalg.inv(torch.linalg.cholesky((y @ y.T).double())).to(y.dtype)
-        for i in range(y.shape[0] - 1, -1, -1):
-            acc = t[i, :i] @ y[:i] if i else None
-            y[i].mul_(t[i, i])
-            if acc is not None:
-                y[i].add_(acc)
+        torch.mm(t, y, out=scratch[:n])
+        y.copy_(scratch[:n])
 
 
 class RetainSubspace:
@@ -206,16 +205,20 @@ class RetainSubspace:
                     self._q = torch.empty(self.rank, self.p, device=self.device, dtype=torch.float32)
                 new = self._q[self.m : self.m + len(sel)]
                 torch.mm((vec[:, sel] / lam[sel].sqrt()).T.to(torch.float32), b, out=new)
+                # each direction's residual against the new rows, from the eigenpairs left out:
+                # b_i = sum_j sqrt(lam_j) vec_ij y_j, so |residual_i|^2 = sum_(j not kept) lam_j vec_ij^2
+                out = [j for j in range(len(lam)) if j not in sel]
+                res = (lam[out].clamp_min(0) * vec[:, out] ** 2).sum(dim=1).sqrt().to(torch.float32)
                 if self.m:  # once more against the basis, then orthonormal among themselves
                     new.addmm_(new @ q.T, q, alpha=-1.0)
-                _orthonormalize_rows_(new)
-                b.addmm_(b @ new.T, new, alpha=-1.0)
+                _orthonormalize_rows_(new, scratch=b)  # the block is no longer needed
                 self.m += len(sel)
-                res = b.norm(dim=1)
         self._account(norms, res)
 
     def _account(self, norms: torch.Tensor, res: torch.Tensor) -> None:
         self.dropped += int((res > self.tol).sum())
+        # float32 rounding floor: residuals computed as exactly 0 still carry rounding
+        res = res.clamp_min(4 * torch.finfo(torch.float32).eps * math.sqrt(self.p))
         self._max_res = max(self._max_res, float(res.max()))
         self._sum_norm_res += float((norms * res).sum())
 
