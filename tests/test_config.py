@@ -48,7 +48,7 @@ def test_bad_values_name_the_field(override, field_name, fragment):
 def test_unknown_keys_are_rejected_with_allowed_keys():
     with pytest.raises(ConfigError, match=r"unknown key trainig; allowed keys: .*data, deletion"):
         config_from_dict({**TINY, "trainig": {}})
-    with pytest.raises(ConfigError, match=r"unknown key training.epochs; allowed keys in training: batch_size"):
+    with pytest.raises(ConfigError, match=r"unknown key training.epochs; allowed keys in training: aggregation, batch_size"):
         tiny_config("training.epochs=3")
     bad = {**TINY, "deletion": {"requests": [{"granularity": "client", "client": 1, "sample": 3}]}}
     with pytest.raises(ConfigError, match=r"deletion.requests\[0\].sample"):
