@@ -26,20 +26,22 @@ def _log_softmax64(logits: torch.Tensor) -> torch.Tensor:
     return F.log_softmax(logits.detach().to(torch.float64), dim=1)
 
 
-def _log_rest(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """log sum_{y' != y} p_y', by logsumexp (exact when p_y rounds to 1)."""
+def log_rest(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``log sum_{y' != y} p_y'`` for each row, from logits (logsumexp over the other
+    classes minus logsumexp over all): exact even when p_y rounds to 1."""
     z = logits.detach().to(torch.float64)
     others = z.scatter(1, labels[:, None], float("-inf"))
     return torch.logsumexp(others, dim=1) - torch.logsumexp(z, dim=1)
 
 
-def _log1m_softmax(logits: torch.Tensor) -> torch.Tensor:
-    """log(1 - p_i) for every class: log1p(-p) except for the top class (logsumexp)."""
+def log1m_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """``log(1 - p_i)`` for every class i, from logits. ``log1p(-p)`` is exact for
+    p < 1/2; the (at most one) class with p >= 1/2 per row uses logsumexp over the others."""
     z = logits.detach().to(torch.float64)
     logp = F.log_softmax(z, dim=1)
     out = torch.log1p(-logp.exp())
     top = logp.argmax(dim=1)
-    out.scatter_(1, top[:, None], _log_rest(z, top)[:, None])
+    out.scatter_(1, top[:, None], log_rest(z, top)[:, None])
     return out
 
 
@@ -57,7 +59,7 @@ def _modified_entropy_signal(logits: torch.Tensor, labels: torch.Tensor) -> torc
     p = logp.exp()
     idx = labels[:, None]
     py, logpy = p.gather(1, idx).squeeze(1), logp.gather(1, idx).squeeze(1)
-    other = (p * _log1m_softmax(logits)).scatter(1, idx, 0.0).sum(1)
+    other = (p * log1m_softmax(logits)).scatter(1, idx, 0.0).sum(1)
     return -(-(1.0 - py) * logpy - other)
 
 
@@ -66,7 +68,7 @@ _SIGNALS = {
     "confidence": lambda z, y: _logpy(z, y).exp(),
     "entropy": _entropy_signal,
     "modified_entropy": _modified_entropy_signal,
-    "lira": lambda z, y: _logpy(z, y) - _log_rest(z, y),
+    "lira": lambda z, y: _logpy(z, y) - log_rest(z, y),
 }
 
 

@@ -58,22 +58,3 @@ def signals(names: tuple[str, ...] | list[str], logits: torch.Tensor, labels: to
 
 def log_softmax64(logits: torch.Tensor) -> torch.Tensor:
     return F.log_softmax(logits.detach().to(torch.float64), dim=1)
-
-
-def log_rest(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``log sum_{y' != y} p_y'`` for each row, from logits (logsumexp over the other
-    classes minus logsumexp over all): exact even when p_y rounds to 1."""
-    z = logits.detach().to(torch.float64)
-    others = z.scatter(1, labels[:, None], float("-inf"))
-    return torch.logsumexp(others, dim=1) - torch.logsumexp(z, dim=1)
-
-
-def log1m_softmax(logits: torch.Tensor) -> torch.Tensor:
-    """``log(1 - p_i)`` for every class i, from logits. ``log1p(-p)`` is exact for
-    p < 1/2; the (at most one) class with p >= 1/2 per row uses logsumexp over the others."""
-    z = logits.detach().to(torch.float64)
-    logp = F.log_softmax(z, dim=1)
-    out = torch.log1p(-logp.exp())
-    top = logp.argmax(dim=1)
-    out.scatter_(1, top[:, None], log_rest(z, top)[:, None])
-    return out

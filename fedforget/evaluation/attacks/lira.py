@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from scipy.stats import norm
 
-from fedforget.evaluation.attacks.base import Attack, log_rest, log_softmax64, register_attack
+from fedforget.evaluation.attacks.base import Attack, log_softmax64, register_attack
+from fedforget.tasks.classification import log_rest
 from fedforget.util.errors import FedForgetError
 
 STD_FLOOR = 1e-8

@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fedforget.evaluation.attacks.base import Attack, log1m_softmax, log_softmax64, register_attack
+from fedforget.evaluation.attacks.base import Attack, log_softmax64, register_attack
+from fedforget.tasks.classification import log1m_softmax
 
 
 def modified_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
