@@ -29,7 +29,11 @@ def test_documented_meta_eval_command(tmp_path: Path) -> None:
     assert set(res["metrics"]) == {"mia_auc_loss", "mia_auc_entropy", "mia_auc_confidence"}
     for m in res["metrics"].values():
         assert m["groups"] == 2 * 2 * GROUPS and 0 <= m["faithfulness"] <= 1 and m["shift_q4"] >= 0
+        assert 0 <= m["faithfulness_relearn"] <= 1 and m["shift_relearn"] > 0  # relearning moved the shadows
     assert "| mia_auc_loss |" in (tmp_path / "me" / "meta_eval.md").read_text()
+    rows = [json.loads(x) for x in (tmp_path / "me" / "federation" / "metrics.jsonl").read_text().splitlines()
+            ] if (tmp_path / "me" / "federation" / "metrics.jsonl").exists() else []
+    assert not [r for r in rows if r.get("phase") == "meta-relearn"]  # the relearning rounds are not run rows
 
 
 def _signals(shift: float, seed: int) -> dict[str, dict[str, np.ndarray]]:
