@@ -155,7 +155,6 @@ def test_device_path_on_cpu(method, monkeypatch, tmp_path):
     import fedforget.client.worker as client_mod
     import fedforget.run.experiment as experiment_mod
     import fedforget.training.local as training_mod
-    import fedforget.unlearning.base as unlearning_base
     from fedforget.runtime.simulation import run_experiment
 
     over = (*SHORT, f"unlearning.method={method}", *METHODS[method])
@@ -174,8 +173,7 @@ def test_device_path_on_cpu(method, monkeypatch, tmp_path):
         placed.append(device)
         return place(model, device)
 
-    monkeypatch.setattr(training_mod, "to_device", strict_to_device)  # every mini-batch
-    monkeypatch.setattr(unlearning_base, "to_device", strict_to_device)  # full-batch retain gradient
+    monkeypatch.setattr(training_mod, "to_device", strict_to_device)  # every mini-batch (retain gradients too)
     monkeypatch.setattr(client_mod, "place", spy_place)  # every model a client builds
     monkeypatch.setattr(experiment_mod, "CPU", object())  # the server takes its accelerator path
     run_experiment(_samples_config(*over), tmp_path / "device", write_report=False)

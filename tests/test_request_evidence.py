@@ -91,5 +91,7 @@ def test_report_table_has_the_auc_and_asr_columns(run):
     assert "AUC loss serve / end / ref" in text and "AUC modified_entropy serve / end / ref" in text
     assert "ASR % serve / end / ref" in text
     r0 = res["requests"][0]
-    row = next(line for line in text.splitlines() if line.startswith("| r0 |"))
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if "AUC loss serve / end / ref" in line)
+    row = next(line for line in lines[header:] if line.startswith("| r0 |"))  # the requests table's row
     assert f"{r0['at_serve']['mia_auc']['loss']:.3f} / {r0['at_end']['mia_auc']['loss']:.3f}" in row
