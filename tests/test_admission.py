@@ -129,12 +129,20 @@ def test_an_undecodable_compressed_reply_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_a_bad_reply_is_refused_on_ray(tmp_path: Path) -> None:
-    cfg = tiny_config(*SMALL, "runtime.backend=ray", "runtime.total_cpus=2", "runtime.client_timeout_s=60",
-                      "runtime.faults=[{client: 2, phase: train, round: 2, kind: shape, times: 2},"
-                      " {client: 3, phase: train, round: 3, kind: scale, times: 2}]")
+def test_every_bad_reply_kind_is_refused_on_ray(tmp_path: Path) -> None:
+    """Every corrupting kind, injected on the client inside a Ray actor (at most two bad
+    clients of four per round, so each round keeps the minimum fraction), is refused at the
+    server, counted, and its client left out; the run completes with a finite model."""
+    plan = [(1, 0, "nan"), (1, 2, "shape"), (2, 3, "dtype"), (2, 0, "missing"), (3, 2, "extra"),
+            (3, 3, "num_examples"), (4, 0, "scale")]  # (round, client, kind); client 1 holds the deletion
+    assert {k for _, _, k in plan} == set(REFUSED_BY)
+    faults = ", ".join(f"{{client: {c}, phase: train, round: {r}, kind: {k}, times: 2}}" for r, c, k in plan)
+    cfg = tiny_config(*SMALL, "training.rounds=5", "runtime.backend=ray", "runtime.total_cpus=2",
+                      "runtime.client_timeout_s=60", f"runtime.faults=[{faults}]")
     res = run_experiment(cfg, tmp_path, write_report=False)
     train = [r for r in _rows(tmp_path) if r["phase"] == "train"]
-    assert "has shape" in train[1]["refused_clients"]["2"] and "x the median" in train[2]["refused_clients"]["3"]
-    assert res["faults"]["refused"] == 4 and res["faults"]["left_out"] == 2
+    for r, c, k in plan:
+        why = train[r - 1].get("refused_clients", {}).get(str(c), "")
+        assert REFUSED_BY[k] in why, (r, c, k, train[r - 1].get("refused_clients"))
+    assert res["faults"]["refused"] == 2 * len(plan) and res["faults"]["left_out"] == len(plan)
     assert np.isfinite(res["models"]["unlearned"]["test_acc"])
